@@ -1,0 +1,66 @@
+"""Types shared by every merger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One place where the two sides changed the same thing differently.
+
+    ``where`` is a human description ("line 12", "paragraph 4", "word/footer1.xml");
+    ``base``/``ours``/``theirs`` are the texts each version had there (empty when absent).
+    """
+
+    where: str
+    base: str
+    ours: str
+    theirs: str
+    kind: str = "content"
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """Result of a three-way merge.
+
+    ``data`` is always a valid file of the merged type. Where sides conflicted, mergers whose
+    format cannot show a conflict (text) put ours' version there, so ``data`` can be written to
+    the user's folder as is; mergers that can show conflicts inside the file (.docx tracked
+    changes) do so and set ``conflicts_in_document``. ``marked`` is the git-style version with
+    conflict markers, for ``gitsync merge-file`` and the git merge driver (text only).
+    """
+
+    data: bytes
+    conflicts: tuple[Conflict, ...] = ()
+    marked: bytes | None = None
+    conflicts_in_document: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def clean(self) -> bool:
+        return not self.conflicts
+
+
+class Merger(Protocol):
+    """A three-way merger for one family of file types."""
+
+    name: str
+
+    def accepts(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> bool:
+        """Whether this merger can handle these inputs (by name and content sniffing)."""
+        ...
+
+    def merge(
+        self,
+        base: bytes | None,
+        ours: bytes,
+        theirs: bytes,
+        *,
+        ours_label: str,
+        theirs_label: str,
+        path: str = "",
+    ) -> MergeResult:
+        """Merge three versions; raise :class:`gitsync.errors.MergeError` when it cannot."""
+        ...
