@@ -1,0 +1,64 @@
+"""The fallback merger: keeps ours and reports the file as one conflict.
+
+Content that no other merger understands cannot be combined safely, so nothing is combined:
+``data`` is ours byte for byte (the engine saves theirs as a conflict copy). The only merges
+it does are the trivial ones, where one side did not change anything or both sides agree,
+so it is a correct merger on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from gitsync.merge.base import Conflict, MergeResult
+
+WHOLE_FILE = "whole file"
+
+
+def describe(data: bytes | None) -> str:
+    """A short label for binary content in a :class:`Conflict` ("" when absent)."""
+    if data is None:
+        return ""
+    return f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:12]}"
+
+
+def trivial_merge(base: bytes | None, ours: bytes, theirs: bytes) -> bytes | None:
+    """The merge when at most one side changed, or both made the same change; else None."""
+    if ours == theirs or base == theirs:
+        return ours
+    if base == ours:
+        return theirs
+    return None
+
+
+class BinaryMerger:
+    """Accepts everything; merges only trivially, otherwise keeps ours with a "binary" conflict."""
+
+    name = "binary"
+
+    def accepts(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> bool:
+        """Always true: this is the merger of last resort."""
+        return True
+
+    def merge(
+        self,
+        base: bytes | None,
+        ours: bytes,
+        theirs: bytes,
+        *,
+        ours_label: str,
+        theirs_label: str,
+        path: str = "",
+    ) -> MergeResult:
+        """Ours, plus one conflict of kind "binary" unless the merge is trivial."""
+        merged = trivial_merge(base, ours, theirs)
+        if merged is not None:
+            return MergeResult(data=merged)
+        conflict = Conflict(
+            where=WHOLE_FILE,
+            base=describe(base),
+            ours=describe(ours),
+            theirs=describe(theirs),
+            kind="binary",
+        )
+        return MergeResult(data=ours, conflicts=(conflict,))

@@ -1,0 +1,117 @@
+"""Choosing a merger by file type, so new formats plug in without touching the engine.
+
+:class:`MergerRegistry` holds mergers in priority order. :meth:`MergerRegistry.merge` is the one
+call the sync engine and the CLI make: it settles trivial merges itself (byte-identical, no
+merger called), asks each merger in turn whether it ``accepts`` the inputs, and turns a
+:class:`gitsync.errors.MergeError` from the chosen merger into the binary outcome (ours kept,
+one "unmergeable" conflict), so a hostile or broken file never stops a sync.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gitsync.errors import MergeError
+from gitsync.merge.base import Conflict, Merger, MergeResult
+from gitsync.merge.binary import WHOLE_FILE, BinaryMerger, describe, trivial_merge
+from gitsync.merge.text import TextMerger
+
+logger = logging.getLogger(__name__)
+
+
+class NoMergerError(MergeError):
+    """No registered merger accepts the inputs (only possible without the binary merger)."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message, hint="register a merger that accepts every file last")
+        self.path = path
+
+
+class MergerRegistry:
+    """Mergers in priority order; the first whose ``accepts`` is true handles a file."""
+
+    def __init__(self, mergers: list[Merger] | None = None) -> None:
+        self._mergers: list[Merger] = list(mergers or [])
+
+    @property
+    def mergers(self) -> tuple[Merger, ...]:
+        """The registered mergers, highest priority first."""
+        return tuple(self._mergers)
+
+    def register(self, merger: Merger, *, first: bool = False) -> None:
+        """Add ``merger`` after the others, or before them with ``first=True``."""
+        if first:
+            self._mergers.insert(0, merger)
+        else:
+            self._mergers.append(merger)
+
+    def for_path(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> Merger:
+        """The merger that will handle these inputs; :class:`NoMergerError` if none does."""
+        for merger in self._mergers:
+            if merger.accepts(path, base, ours, theirs):
+                return merger
+        raise NoMergerError(f"no merger accepts {path or 'this file'}", path=path)
+
+    def merge(
+        self,
+        path: str,
+        base: bytes | None,
+        ours: bytes,
+        theirs: bytes,
+        *,
+        ours_label: str,
+        theirs_label: str,
+    ) -> MergeResult:
+        """Merge three versions of ``path``; never raises :class:`MergeError`.
+
+        Trivial cases (both sides equal, or one side unchanged from base) return the winning
+        side's bytes unchanged without calling any merger.
+        """
+        trivial = trivial_merge(base, ours, theirs)
+        if trivial is not None:
+            return MergeResult(data=trivial)
+        try:
+            merger = self.for_path(path, base, ours, theirs)
+            return merger.merge(
+                base, ours, theirs, ours_label=ours_label, theirs_label=theirs_label, path=path
+            )
+        except MergeError as e:
+            logger.warning("cannot merge %s, keeping ours: %s", path, e)
+            conflict = Conflict(
+                where=WHOLE_FILE,
+                base=describe(base),
+                ours=describe(ours),
+                theirs=describe(theirs),
+                kind="unmergeable",
+            )
+            return MergeResult(data=ours, conflicts=(conflict,), notes=(str(e),))
+
+
+def default_registry() -> MergerRegistry:
+    """Word documents, then text, then the binary fallback that accepts everything."""
+    from gitsync.merge.docx import DocxMerger
+
+    return MergerRegistry([DocxMerger(), TextMerger(), BinaryMerger()])
+
+
+def merge_files(
+    base: bytes | None,
+    ours: bytes,
+    theirs: bytes,
+    *,
+    path: str,
+    ours_label: str,
+    theirs_label: str,
+    registry: MergerRegistry | None = None,
+) -> tuple[bytes, int]:
+    """What ``gitsync merge-file`` writes and its exit status, as ``git merge-file`` does.
+
+    The bytes are the marked text (conflict markers) when a text merge conflicts, otherwise
+    the merged file (formats without markers carry their conflicts inside, or keep ours).
+    The status is 0 when clean and 1 when anything conflicts.
+    """
+    reg = registry if registry is not None else default_registry()
+    result = reg.merge(path, base, ours, theirs, ours_label=ours_label, theirs_label=theirs_label)
+    if result.clean:
+        return result.data, 0
+    return (result.marked if result.marked is not None else result.data), 1

@@ -1,0 +1,255 @@
+"""Three-way merge of text files: line-level diff3, then word-level inside conflicting groups.
+
+What :class:`TextMerger` promises:
+
+* Where git merge-file merges cleanly, the result is the same as git's (same diff3 grouping;
+  alignment of ambiguous diffs may differ on files with many repeated lines).
+* Where git would conflict, conflicting line groups are retried word by word, so edits to
+  neighbouring lines or to different words of one line both survive. What still conflicts is
+  reported as a :class:`Conflict` (``where`` = "line N" / "lines A-B" / "after line N" of
+  ``data``) and resolved to ours in ``data``, while ``marked`` carries git-style markers.
+* Identical changes on both sides are not a conflict.
+* Bytes round-trip: the encoding (UTF-8 with/without BOM, UTF-16 with BOM, or an 8-bit code
+  page, see ``textcodec``), the line-ending style and the presence of a final newline come out as
+  the sides had them. Line endings are merged separately from content: lines are compared with
+  LF, and the result uses CRLF when the sides do (if one side switched style, the switch wins,
+  like any other one-sided change). A side with mixed endings turns normalisation off.
+* It never decodes what is not text: :meth:`TextMerger.accepts` is false for NUL bytes, invalid
+  encodings and incompatible encodings, and :meth:`TextMerger.merge` raises
+  :class:`NotTextError` for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from gitsync.errors import MergeError
+from gitsync.merge.base import Conflict, MergeResult
+from gitsync.merge.diff3 import diff3, pick
+from gitsync.merge.textcodec import (
+    Decoded,
+    Encoding,
+    EolStyle,
+    decode,
+    encode,
+    encodings_for,
+    eol_style,
+    split_lines,
+)
+from gitsync.merge.words import MAX_TOKENS, merge_words
+
+logger = logging.getLogger(__name__)
+
+ConflictStyle = Literal["merge", "diff3"]
+MARKER_SIZE = 7
+
+V = TypeVar("V")
+
+
+class NotTextError(MergeError):
+    """The inputs are not text this merger can decode (binary, or mixed encodings)."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message, hint="the file is kept as ours and theirs saved as a copy")
+        self.path = path
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """The three sides decoded, normalised and split, plus how to write the result back."""
+
+    lines: tuple[list[str], list[str], list[str]]
+    normalised: bool
+    eol: EolStyle
+    encoding: Encoding
+
+
+class TextMerger:
+    """Line- then word-level three-way merge of text (see the module docstring)."""
+
+    name = "text"
+
+    def __init__(
+        self,
+        *,
+        conflict_style: ConflictStyle = "merge",
+        word_level: bool = True,
+        max_tokens: int = MAX_TOKENS,
+    ) -> None:
+        """``conflict_style="diff3"`` adds the ``||||||| base`` section to ``marked``."""
+        self.conflict_style = conflict_style
+        self.word_level = word_level
+        self.max_tokens = max_tokens
+
+    def accepts(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> bool:
+        """True when all present sides are text in compatible encodings."""
+        return _prepare(base, ours, theirs) is not None
+
+    def merge(
+        self,
+        base: bytes | None,
+        ours: bytes,
+        theirs: bytes,
+        *,
+        ours_label: str,
+        theirs_label: str,
+        path: str = "",
+    ) -> MergeResult:
+        """Merge three versions of a text file; ``base=None`` merges two added files."""
+        prepared = _prepare(base, ours, theirs)
+        if prepared is None:
+            raise NotTextError(f"{path or 'file'} is not text in one encoding", path=path)
+        if prepared.encoding.codec == "latin-1":
+            # 8-bit files: labels go in as their UTF-8 bytes, as git writes them.
+            ours_label = ours_label.encode("utf-8").decode("latin-1")
+            theirs_label = theirs_label.encode("utf-8").decode("latin-1")
+        data, marked, conflicts, word_merged = self._merge_lines(
+            *prepared.lines, ours_label=ours_label, theirs_label=theirs_label
+        )
+        if prepared.normalised and prepared.eol == "crlf":
+            data = data.replace("\n", "\r\n")
+            marked = marked.replace("\n", "\r\n")
+        notes: tuple[str, ...] = ()
+        if word_merged:
+            notes = (f"{word_merged} region(s) edited on both sides were merged word by word",)
+        data_bytes = encode(data, prepared.encoding)
+        return MergeResult(
+            data=data_bytes,
+            conflicts=tuple(conflicts),
+            marked=encode(marked, prepared.encoding) if conflicts else data_bytes,
+            notes=notes,
+        )
+
+    def _merge_lines(
+        self,
+        base: list[str],
+        ours: list[str],
+        theirs: list[str],
+        *,
+        ours_label: str,
+        theirs_label: str,
+    ) -> tuple[str, str, list[Conflict], int]:
+        """Merged text (ours in conflicts), marked text, conflicts, count of word merges."""
+        data: list[str] = []
+        marked: list[str] = []
+        conflicts: list[Conflict] = []
+        word_merged = 0
+        for chunk in diff3(base, ours, theirs):
+            if chunk.kind != "conflict":
+                part = pick(chunk, base, ours, theirs)
+                data.extend(part)
+                marked.extend(part)
+                continue
+            b_part = base[chunk.base[0] : chunk.base[1]]
+            o_part = ours[chunk.ours[0] : chunk.ours[1]]
+            t_part = theirs[chunk.theirs[0] : chunk.theirs[1]]
+            b_text, o_text, t_text = "".join(b_part), "".join(o_part), "".join(t_part)
+            if self.word_level:
+                merged = merge_words(b_text, o_text, t_text, max_tokens=self.max_tokens)
+                if merged is not None:
+                    word_merged += 1
+                    lines = split_lines(merged)
+                    data.extend(lines)
+                    marked.extend(lines)
+                    continue
+            first = len(data) + 1
+            data.extend(o_part)
+            conflicts.append(
+                Conflict(
+                    where=_where(first, len(o_part)),
+                    base=b_text,
+                    ours=o_text,
+                    theirs=t_text,
+                    kind="content",
+                )
+            )
+            marked.extend(self._markers(b_part, o_part, t_part, ours_label, theirs_label))
+        return "".join(data), "".join(marked), conflicts, word_merged
+
+    def _markers(
+        self,
+        b_part: list[str],
+        o_part: list[str],
+        t_part: list[str],
+        ours_label: str,
+        theirs_label: str,
+    ) -> list[str]:
+        """One conflict as git prints it; lines both sides share at its edges stay outside."""
+        prefix: list[str] = []
+        suffix: list[str] = []
+        if self.conflict_style == "merge":
+            # As git's "zealous" level: common leading/trailing lines are not part of the
+            # conflict. (diff3 style keeps them, since the base section covers the whole group.)
+            head = _common_prefix(o_part, t_part)
+            tail = _common_prefix(o_part[head:][::-1], t_part[head:][::-1])
+            prefix = o_part[:head]
+            suffix = o_part[len(o_part) - tail :]
+            o_part = o_part[head : len(o_part) - tail]
+            t_part = t_part[head : len(t_part) - tail]
+        out = [*prefix, _marker("<", ours_label), *_terminated(o_part)]
+        if self.conflict_style == "diff3":
+            out += [_marker("|", "base"), *_terminated(b_part)]
+        out += ["=" * MARKER_SIZE + "\n", *_terminated(t_part), _marker(">", theirs_label)]
+        return out + suffix
+
+
+def _prepare(base: bytes | None, ours: bytes, theirs: bytes) -> _Prepared | None:
+    decoded: list[Decoded | None] = [None if base is None else decode(base)]
+    decoded += [decode(ours), decode(theirs)]
+    if (base is not None and decoded[0] is None) or decoded[1] is None or decoded[2] is None:
+        return None
+    encodings = encodings_for(decoded)
+    if encodings is None:
+        return None
+    encoding = _three_way(*encodings)
+    assert encoding is not None  # ours is always present
+    texts = [d.text if d is not None else "" for d in decoded]
+    styles: list[EolStyle] = [eol_style(d.text) if d is not None else "none" for d in decoded]
+    normalised = "mixed" not in styles
+    if normalised:
+        texts = [t.replace("\r\n", "\n") for t in texts]
+    known: list[EolStyle | None] = [None if s == "none" else s for s in styles]
+    eol: EolStyle = (
+        _three_way(known[0], known[1], known[2]) or known[1] or known[2] or known[0] or "lf"
+    )
+    lines = (split_lines(texts[0]), split_lines(texts[1]), split_lines(texts[2]))
+    return _Prepared(lines, normalised, eol, encoding)
+
+
+def _three_way(base: V | None, ours: V | None, theirs: V | None) -> V | None:
+    """Merge one property (encoding, line ending): a change on one side wins, else ours."""
+    if ours == theirs or base != ours:
+        return ours
+    return theirs
+
+
+def _where(first: int, count: int) -> str:
+    if count == 0:
+        return f"after line {first - 1}" if first > 1 else "before line 1"
+    if count == 1:
+        return f"line {first}"
+    return f"lines {first}-{first + count - 1}"
+
+
+def _marker(kind: str, label: str) -> str:
+    return kind * MARKER_SIZE + (f" {label}" if label else "") + "\n"
+
+
+def _terminated(lines: Sequence[str]) -> list[str]:
+    """Lines with a newline added to the last one if it lacks it, so a marker can follow."""
+    out = list(lines)
+    if out and not out[-1].endswith("\n"):
+        out[-1] += "\n"
+    return out
+
+
+def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
