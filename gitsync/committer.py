@@ -1,0 +1,106 @@
+"""Turning a batch of changed paths into one commit.
+
+The committer filters out what gitsync never commits (the built-in temp-file list, the
+user's extra patterns, ``.gitignore`` as libgit2 reads it), expands directory events,
+and asks the repository to stage exactly those paths. What could not be taken (a file
+still being written, unreadable, over the size limit) is reported back so the worker can
+retry it later or list it in ``status``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from gitsync.ignore import IgnoreRules
+from gitsync.model import ChangeKind, CommitInfo, FileChange
+from gitsync.repo import DEVICE_TRAILER, Repo, StagedPath
+
+logger = logging.getLogger(__name__)
+
+_ORDER = {ChangeKind.ADDED: 0, ChangeKind.MODIFIED: 1, ChangeKind.RENAMED: 2,
+          ChangeKind.DELETED: 3}
+
+
+def commit_message(device: str, changes: list[FileChange], *, shown: int = 2) -> str:
+    """``laptop: edited notes.txt, added report.docx (+3 more)`` plus a device trailer."""
+    ordered = sorted(changes, key=lambda c: (_ORDER[c.kind], c.path))
+    parts = []
+    for c in ordered[:shown]:
+        name = PurePosixPath(c.path).name
+        if c.kind == ChangeKind.RENAMED and c.old_path:
+            parts.append(f"renamed {PurePosixPath(c.old_path).name} to {name}")
+        else:
+            parts.append(f"{c.kind.value} {name}")
+    summary = f"{device}: " + ", ".join(parts)
+    if len(ordered) > shown:
+        summary += f" (+{len(ordered) - shown} more)"
+    return f"{summary}\n\n{DEVICE_TRAILER}: {device}\n"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    commit: CommitInfo | None
+    retry: tuple[StagedPath, ...]  # unstable or unreadable: try again later
+    skipped: tuple[StagedPath, ...]  # too large: listed in status, not retried
+
+
+class Committer:
+    def __init__(self, repo: Repo, device: str, *, size_limit: int,
+                 ignore: IgnoreRules) -> None:
+        self.repo = repo
+        self.device = device
+        self.size_limit = size_limit
+        self.ignore = ignore
+
+    def wanted(self, relpath: str) -> bool:
+        """Whether a path is one gitsync commits (cheap: called for every event)."""
+        if self.ignore.matches(relpath):
+            return False
+        return not self.repo.is_ignored(relpath)
+
+    def expand(self, paths: Iterable[str]) -> list[str]:
+        """Replace directory paths by the files under them, on disk and in the index."""
+        out: set[str] = set()
+        tracked_dirs: list[str] = []
+        root = self.repo.workdir
+        for p in paths:
+            full = root / p
+            if full.is_dir() and not full.is_symlink():
+                for dirpath, dirs, files in os.walk(full):
+                    dirs[:] = [d for d in dirs if d != ".git"]
+                    rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+                    for f in files:
+                        out.add(f"{rel_dir}/{f}" if rel_dir != "." else f)
+                tracked_dirs.append(p)
+            elif not full.exists() and not full.is_symlink():
+                tracked_dirs.append(p)
+                out.add(p)
+            else:
+                out.add(p)
+        if tracked_dirs:
+            out.update(self.repo.tracked_under(tracked_dirs))
+        return sorted(p for p in out if self.wanted(p))
+
+    def commit(self, paths: Iterable[str]) -> BatchResult:
+        todo = self.expand(paths)
+        if not todo:
+            return BatchResult(None, (), ())
+        outcome = self.repo.commit_paths(
+            todo, device=self.device, size_limit=self.size_limit,
+            message_for=lambda changes: commit_message(self.device, changes),
+        )
+        retry = tuple(h for h in outcome.held_back if h.status in ("unstable", "unreadable"))
+        skipped = tuple(h for h in outcome.held_back if h.status == "too-large")
+        for h in retry:
+            level = logging.WARNING if h.status == "unreadable" else logging.DEBUG
+            logger.log(level, "%s: not committed yet, %s (%s); will retry", h.path, h.status,
+                       h.detail)
+        for h in skipped:
+            logger.warning("%s: not committed, file too large (%s)", h.path, h.detail)
+        if outcome.commit:
+            logger.info("committed %s %s", outcome.commit.id[:10], outcome.commit.summary)
+        return BatchResult(outcome.commit, retry, skipped)

@@ -1,0 +1,105 @@
+"""``gitsync run``: the foreground daemon that owns every registered folder.
+
+It takes the per-home daemon lock, starts one :class:`FolderWorker` per folder, picks up
+folders registered or forgotten while it runs (it re-reads the config when the file
+changes), and on SIGINT/SIGTERM stops every worker, each committing what is pending first.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gitsync.config import Paths, load_config
+from gitsync.daemon_lock import DaemonLock
+from gitsync.errors import GitsyncError
+from gitsync.events import Event, EventBus
+from gitsync.worker import FolderWorker
+
+logger = logging.getLogger(__name__)
+
+CONFIG_CHECK_S = 2.0
+
+
+class AlreadyRunning(Exception):
+    def __init__(self, pid: int) -> None:
+        super().__init__(pid)
+        self.pid = pid
+
+
+class Daemon:
+    def __init__(self, paths: Paths, flags: Mapping[str, Any] | None = None,
+                 bus: EventBus | None = None) -> None:
+        self.paths = paths
+        self.flags = dict(flags or {})
+        self.bus = bus or EventBus()
+        self.workers: dict[str, FolderWorker] = {}
+        self.stop_event = threading.Event()
+        self._lock = DaemonLock(paths)
+        self._config_mtime: float | None = None
+
+    def _reconcile(self) -> None:
+        try:
+            mtime = self.paths.config_file.stat().st_mtime
+        except FileNotFoundError:
+            mtime = 0.0
+        if mtime == self._config_mtime:
+            return
+        self._config_mtime = mtime
+        try:
+            config = load_config(self.paths)
+        except GitsyncError as e:
+            logger.error("%s; keeping the folders already running", e)
+            return
+        for key in list(self.workers):
+            if key not in config.folders:
+                logger.info("%s: no longer synced, stopping its worker", key)
+                self.workers.pop(key).stop()
+        for key, fc in config.folders.items():
+            if key in self.workers:
+                continue
+            if not fc.path.is_dir():
+                logger.error("%s: folder is missing; restore it or run 'gitsync forget %s'",
+                             key, key)
+                self.bus.publish(Event("error", key, "folder is missing", needs_user=True))
+                continue
+            try:
+                worker = FolderWorker(fc, config.effective(fc, self.flags), self.paths,
+                                      self.bus)
+                worker.start()
+            except (GitsyncError, OSError) as e:
+                logger.error("%s: cannot start: %s", key, e)
+                continue
+            self.workers[key] = worker
+            logger.info("%s: watching (device %s, remote %s)", key, fc.device, fc.remote)
+
+    def run(self, *, install_signals: bool = True,
+            on_ready: Callable[[], None] | None = None) -> None:
+        """Block until stopped. Raises :class:`AlreadyRunning` if this home has a daemon."""
+        other = self._lock.acquire()
+        if other is not None:
+            raise AlreadyRunning(other)
+        if install_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: self.stop_event.set())
+        try:
+            self._reconcile()
+            if not self.workers:
+                logger.warning("no synced folders yet; register one with 'gitsync init DIR'")
+            if on_ready:
+                on_ready()
+            while not self.stop_event.wait(CONFIG_CHECK_S):
+                self._reconcile()
+        finally:
+            logger.info("stopping: committing pending changes")
+            for worker in self.workers.values():
+                worker.stop()
+            self.workers.clear()
+            self._lock.release()
+            logger.info("stopped")
+
+    def stop(self) -> None:
+        self.stop_event.set()

@@ -1,0 +1,209 @@
+"""Registering and unregistering synced folders, and finding the folder a path belongs to.
+
+Registration is all or nothing: every check runs before anything is written, and what
+``init`` created (a new ``.git``, a local hub) is removed again if a later step fails, so a
+failed ``init`` leaves the folder and the config exactly as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gitsync.committer import Committer, commit_message
+from gitsync.config import Config, FolderConfig, Paths, folder_key, load_config, save_config
+from gitsync.errors import FolderError, GitsyncError, UserError
+from gitsync.ignore import BUILTIN_IGNORES, IgnoreRules
+from gitsync.repo import Repo, init_bare, is_inside_repo
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+def default_device() -> str:
+    return socket.gethostname().split(".")[0] or "device"
+
+
+def _check_dir(path: Path) -> Path:
+    if not path.exists():
+        raise FolderError(f"{path} does not exist", path=str(path),
+                          hint="create it first (mkdir) or check the spelling")
+    if not path.is_dir():
+        raise FolderError(f"{path} is not a directory", path=str(path),
+                          hint="give the folder that holds your files")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise FolderError(f"{path} is not writable", path=str(path),
+                          hint="fix its permissions or choose a folder you own")
+    return path.resolve()
+
+
+def _within(child: Path, parent: Path) -> bool:
+    try:
+        child.relative_to(parent)
+        return True
+    except ValueError:
+        return False
+
+
+def find_folder(config: Config, path: Path) -> FolderConfig | None:
+    """The registered folder that contains PATH (the deepest one)."""
+    p = path.resolve()
+    best: FolderConfig | None = None
+    for fc in config.folders.values():
+        if (p == fc.path or _within(p, fc.path)) and (
+            best is None or len(fc.path.parts) > len(best.path.parts)
+        ):
+            best = fc
+    return best
+
+
+def resolve_path(config: Config, path_arg: str, folder_arg: str | None = None,
+                 cwd: Path | None = None) -> tuple[FolderConfig, str]:
+    """A PATH argument (relative to the current directory) as (folder, path in the folder)."""
+    base = cwd or Path.cwd()
+    raw = Path(path_arg)
+    full = raw if raw.is_absolute() else base / raw
+    # Don't resolve symlinks of the last component: a link is itself a synced file.
+    full = full.parent.resolve() / full.name if full.name not in ("", ".", "..") else full.resolve()
+    if folder_arg:
+        fc = config.folders.get(str(Path(folder_arg).resolve()))
+        if fc is None:
+            raise FolderError(f"{folder_arg} is not a synced folder", path=folder_arg,
+                              hint="see 'gitsync folders'")
+        if not raw.is_absolute() and not _within(full, fc.path):
+            full = fc.path / path_arg
+    else:
+        fc = find_folder(config, full)
+        if fc is None:
+            raise FolderError(f"{path_arg} is not inside a synced folder", path=path_arg,
+                              hint="see 'gitsync folders', or pass --folder DIR")
+    try:
+        rel = full.relative_to(fc.path).as_posix()
+    except ValueError:
+        raise FolderError(f"{path_arg} is not inside {fc.path}", path=path_arg) from None
+    if rel in ("", "."):
+        raise UserError(f"{path_arg} is the folder itself; give a file inside it")
+    if rel.split("/", 1)[0] == ".git":
+        raise UserError(f"{path_arg} is inside .git; gitsync does not sync git's own files")
+    return fc, rel
+
+
+def folder_for(config: Config, dir_arg: str | None, cwd: Path | None = None) -> list[FolderConfig]:
+    """The folders a command acts on: the one containing DIR, or all of them."""
+    if dir_arg is None:
+        return [config.folders[k] for k in sorted(config.folders)]
+    p = Path(dir_arg)
+    p = (p if p.is_absolute() else (cwd or Path.cwd()) / p).resolve()
+    fc = find_folder(config, p)
+    if fc is None:
+        raise FolderError(f"{dir_arg} is not a synced folder", path=dir_arg,
+                          hint="register it with 'gitsync init DIR' or see 'gitsync folders'")
+    return [fc]
+
+
+def register(
+    paths: Paths,
+    dir_arg: str,
+    *,
+    remote: str | None = None,
+    device: str | None = None,
+    progress: Progress | None = None,
+) -> FolderConfig:
+    config = load_config(paths)
+    folder = _check_dir(Path(dir_arg).expanduser())
+    if str(folder) in config.folders:
+        raise FolderError(f"{folder} is already a synced folder", path=str(folder),
+                          hint="see 'gitsync status'")
+    for fc in config.folders.values():
+        if _within(folder, fc.path):
+            raise FolderError(f"{folder} is inside the synced folder {fc.path}",
+                              path=str(folder), hint="its files are synced already")
+        if _within(fc.path, folder):
+            raise FolderError(f"{folder} contains the synced folder {fc.path}",
+                              path=str(folder),
+                              hint=f"run 'gitsync forget {fc.path}' first, or choose another")
+    if paths.owns(folder) or any(_within(d.resolve(), folder) for d in
+                                 (paths.config_dir, paths.data_dir, paths.state_dir)
+                                 if d.exists()):
+        raise FolderError(f"{folder} overlaps gitsync's own data directory", path=str(folder),
+                          hint="choose a folder outside it")
+    existing_root = is_inside_repo(folder)
+    adopt = existing_root == folder
+    if existing_root is not None and not adopt:
+        raise FolderError(f"{folder} is inside the git repository {existing_root}",
+                          path=str(folder),
+                          hint=f"register {existing_root} itself, or choose another folder")
+    device = device or default_device()
+    created: list[Path] = []
+    try:
+        if adopt:
+            repo = Repo(folder)
+            reason = repo.pause_reason()
+            if reason:
+                raise FolderError(f"cannot adopt {folder}: {reason}", path=str(folder))
+            current = repo.remote_url("origin")
+            if remote and current and current != remote:
+                raise FolderError(
+                    f"{folder} already has the remote origin = {current}", path=str(folder),
+                    hint=f"pass --remote {current}, or change it with 'git remote set-url'")
+            remote = remote or current
+        else:
+            created.append(folder / ".git")
+            repo = Repo.init(folder)
+        branch = repo.branch()
+        if not remote:
+            hub = paths.hubs_dir / f"{folder_key(folder)}.git"
+            if hub.exists():
+                raise FolderError(f"a hub already exists at {hub}", path=str(folder),
+                                  hint="remove it or pass --remote")
+            init_bare(hub, branch)
+            created.append(hub)
+            remote = str(hub)
+        repo.set_remote("origin", remote)
+        repo.install_excludes(p for p, _why in BUILTIN_IGNORES)
+        fc = FolderConfig(folder, device, remote, branch)
+        _first_snapshot(repo, fc, config.effective(fc), progress)
+        config.folders[str(folder)] = fc
+        save_config(paths, config)
+    except BaseException:
+        for p in created:
+            shutil.rmtree(p, ignore_errors=True)
+        raise
+    return fc
+
+
+def _first_snapshot(repo: Repo, fc: FolderConfig, settings: dict[str, Any],
+                    progress: Progress | None) -> None:
+    """Commit everything the folder holds (adopted repos: what is uncommitted)."""
+    committer = Committer(repo, fc.device, size_limit=int(settings["size_limit"]),
+                          ignore=IgnoreRules(settings["ignore"]))
+    paths = [p for p in repo.changed_paths() if committer.wanted(p)]
+    if not paths:
+        return
+    repo.commit_paths(
+        paths, device=fc.device, size_limit=committer.size_limit,
+        message_for=lambda ch: commit_message(fc.device, ch), progress=progress,
+    )
+
+
+def unregister(paths: Paths, dir_arg: str) -> FolderConfig:
+    config = load_config(paths)
+    p = Path(dir_arg).expanduser()
+    key = str(p.resolve())
+    fc = config.folders.get(key)
+    if fc is None:
+        raise FolderError(f"{dir_arg} is not a synced folder", path=dir_arg,
+                          hint="see 'gitsync folders'")
+    del config.folders[key]
+    save_config(paths, config)
+    return fc
+
+
+__all__ = ["GitsyncError", "find_folder", "folder_for", "register", "resolve_path",
+           "unregister"]

@@ -1,0 +1,88 @@
+"""Plain data passed between layers: frozen dataclasses, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ChangeKind(StrEnum):
+    ADDED = "added"
+    MODIFIED = "edited"
+    DELETED = "deleted"
+    RENAMED = "renamed"
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    kind: ChangeKind
+    old_path: str | None = None
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    id: str
+    message: str
+    summary: str
+    author: str
+    device: str | None
+    time: int  # seconds since the epoch
+    offset: int  # minutes east of UTC
+    parents: tuple[str, ...]
+    changes: tuple[FileChange, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "summary": self.summary,
+            "message": self.message,
+            "author": self.author,
+            "device": self.device,
+            "time": self.time,
+            "parents": list(self.parents),
+            "changes": [
+                {"path": c.path, "kind": c.kind.value, "old_path": c.old_path}
+                for c in self.changes
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    path: str
+    device: str
+    remote: str
+    branch: str
+    state: str  # idle | watching | paused | error | stopped | offline
+    state_reason: str | None
+    last_commit: CommitInfo | None
+    pending: tuple[str, ...]
+    skipped: tuple[SkippedFile, ...] = ()
+    last_error: str | None = None
+    daemon_running: bool = False
+    ahead: int | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "device": self.device,
+            "remote": self.remote,
+            "branch": self.branch,
+            "state": self.state,
+            "state_reason": self.state_reason,
+            "last_commit": self.last_commit.to_json() if self.last_commit else None,
+            "pending": list(self.pending),
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "last_error": self.last_error,
+            "daemon_running": self.daemon_running,
+            "unpushed_commits": self.ahead,
+            **self.extra,
+        }

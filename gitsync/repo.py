@@ -1,0 +1,513 @@
+"""The folder's git repository: the only module that imports pygit2.
+
+Everything above this layer sees bytes, paths and gitsync's own dataclasses. Writes are
+crash-safe: libgit2's fsync of objects and refs is switched on at import, the index (which
+libgit2 never fsyncs) is fsynced here after every write, and a branch moves only by
+compare-and-swap against the tip that was read (libgit2 refuses a commit whose first parent
+is no longer the tip, and ``Reference.set_target`` checks the old value under the ref lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import stat
+import subprocess
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pygit2
+from pygit2.enums import DiffFind, FileStatus, RepositoryState
+
+from gitsync.errors import LockedError, PathError, RepoError, RevisionError
+from gitsync.gitlocks import clear_stale_locks
+from gitsync.model import ChangeKind, CommitInfo, FileChange
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+pygit2.option(pygit2.enums.Option.ENABLE_FSYNC_GITDIR, True)
+
+DEVICE_TRAILER = "Gitsync-Device"
+
+_REBASE = "a rebase is in progress (finish it or run 'git rebase --abort')"
+_PAUSE_STATES = {
+    RepositoryState.MERGE: "a merge is in progress (finish it with 'git commit' or abort it)",
+    RepositoryState.REVERT: "a revert is in progress (finish or abort it with git)",
+    RepositoryState.REVERT_SEQUENCE: "a revert is in progress (finish or abort it with git)",
+    RepositoryState.CHERRYPICK: "a cherry-pick is in progress (finish or abort it with git)",
+    RepositoryState.CHERRYPICK_SEQUENCE: "a cherry-pick is in progress (finish or abort it)",
+    RepositoryState.BISECT: "a bisect is in progress (end it with 'git bisect reset')",
+    RepositoryState.REBASE: _REBASE,
+    RepositoryState.REBASE_INTERACTIVE: _REBASE,
+    RepositoryState.REBASE_MERGE: _REBASE,
+    RepositoryState.APPLY_MAILBOX: "'git am' is in progress (finish it or run 'git am --abort')",
+    RepositoryState.APPLY_MAILBOX_OR_REBASE: "'git am' or a rebase is in progress (finish it)",
+}
+
+
+@dataclass(frozen=True)
+class StagedPath:
+    """What staging one path found: committed, or held back and why."""
+
+    path: str
+    status: str  # "staged" | "unchanged" | "unstable" | "unreadable" | "too-large"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CommitOutcome:
+    commit: CommitInfo | None
+    held_back: tuple[StagedPath, ...]
+
+
+def git_cli(workdir: Path, *args: str, check: bool = True, input: bytes | None = None
+            ) -> subprocess.CompletedProcess[bytes]:
+    """Run the git CLI in a folder without taking optional locks (never blocks the user's git)."""
+    return subprocess.run(
+        ["git", "--no-optional-locks", *args], cwd=workdir, capture_output=True, check=check,
+        input=input,
+    )
+
+
+def fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def is_inside_repo(path: Path) -> Path | None:
+    """The work tree root of the git repository containing PATH, if any."""
+    try:
+        found = pygit2.discover_repository(str(path))
+    except pygit2.GitError:
+        return None
+    if not found:
+        return None
+    repo = pygit2.Repository(found)
+    return Path(repo.workdir).resolve() if repo.workdir else None
+
+
+def init_bare(path: Path, branch: str = "main") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pygit2.init_repository(str(path), bare=True, initial_head=branch)
+
+
+class Repo:
+    """One synced folder's repository (a normal, non-bare git repo)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir.resolve()
+        try:
+            self._repo = pygit2.Repository(str(self.workdir))
+        except pygit2.GitError as e:
+            raise RepoError(f"{self.workdir} is not a git repository ({e})") from e
+        if self._repo.is_bare or not self._repo.workdir:
+            raise RepoError(f"{self.workdir} is a bare repository, not a folder")
+        self.gitdir = Path(self._repo.path).resolve()
+
+    # ----------------------------------------------------------------- creation
+    @classmethod
+    def init(cls, workdir: Path, branch: str = "main") -> Repo:
+        pygit2.init_repository(str(workdir), initial_head=branch)
+        return cls(workdir)
+
+    @property
+    def raw(self) -> pygit2.Repository:
+        """The pygit2 object, for the adapters in this layer (sync) only."""
+        return self._repo
+
+    # ----------------------------------------------------------------- state
+    def branch(self) -> str:
+        head = self._repo.references.get("HEAD")
+        if head is not None and head.type == pygit2.enums.ReferenceType.SYMBOLIC:
+            target = str(head.target)
+            return target.removeprefix("refs/heads/")
+        return "HEAD"
+
+    def pause_reason(self) -> str | None:
+        """Why gitsync must leave this repo alone right now, or None."""
+        state = self._repo.state()
+        if state in _PAUSE_STATES:
+            return _PAUSE_STATES[state]
+        if self._repo.head_is_detached:
+            return "HEAD is detached (run 'git switch BRANCH' to go back to a branch)"
+        return None
+
+    def head_id(self) -> str | None:
+        if self._repo.head_is_unborn:
+            return None
+        return str(self._repo.head.target)
+
+    def head_commit(self) -> CommitInfo | None:
+        hid = self.head_id()
+        return self.commit_info(hid) if hid else None
+
+    def author(self, device: str) -> pygit2.Signature:
+        cfg = self._repo.config
+        try:
+            name = cfg["user.name"]
+            email = cfg["user.email"]
+        except KeyError:
+            name, email = device, f"gitsync@{device or socket.gethostname()}"
+        return pygit2.Signature(name, email)
+
+    def is_ignored(self, relpath: str) -> bool:
+        try:
+            return bool(self._repo.path_is_ignored(relpath))
+        except pygit2.GitError:
+            return False
+
+    def install_excludes(self, patterns: Iterable[str]) -> None:
+        """Write gitsync's built-in ignore list into ``.git/info/exclude`` (local, never
+        committed) so ``git status`` in the folder agrees with gitsync about temp files."""
+        path = self.gitdir / "info" / "exclude"
+        begin, end = "# >>> gitsync built-in ignores", "# <<< gitsync built-in ignores"
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            text = ""
+        if begin in text:
+            head, _, rest = text.partition(begin)
+            _, _, tail = rest.partition(end)
+            text = head + tail.lstrip("\n")
+        block = "\n".join([begin, *patterns, end])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text.rstrip("\n") + ("\n" if text.strip() else "") + block + "\n")
+
+    def clear_stale_locks(self) -> list[Path]:
+        return clear_stale_locks(self.gitdir, self.workdir)
+
+    # ----------------------------------------------------------------- scanning
+    def changed_paths(self, *, use_cli: bool = True) -> list[str]:
+        """Every path whose working copy differs from HEAD (modified, new, deleted).
+
+        Uses the index's stat cache. The git CLI is measurably faster than libgit2's status on
+        big trees (see scripts/bench/bench_watch.py), so it is the default; it runs with
+        ``--no-optional-locks`` so it never takes the index lock from under the user.
+        """
+        if use_cli:
+            out = git_cli(self.workdir, "status", "--porcelain=v1", "-z",
+                          "--untracked-files=all", "--no-renames").stdout
+            paths: list[str] = []
+            for rec in out.split(b"\0"):
+                if len(rec) > 3:
+                    paths.append(os.fsdecode(rec[3:]))
+            return paths
+        result = []
+        for path, flags in self._repo.status(untracked_files="all").items():
+            if flags & FileStatus.IGNORED:
+                continue
+            result.append(path)
+        return result
+
+    # ----------------------------------------------------------------- committing
+    def commit_paths(
+        self,
+        paths: Iterable[str],
+        *,
+        device: str,
+        size_limit: int,
+        message_for: Callable[[list[FileChange]], str],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CommitOutcome:
+        """Stage exactly PATHS from the working tree and commit them if anything changed.
+
+        Only the given paths are looked at: no scan, no re-hash of the rest of the tree.
+        A file whose size or mtime changes while it is hashed is held back ("unstable") so a
+        half-written file is never committed; the caller retries it later.
+        """
+        reason = self.pause_reason()
+        if reason:
+            raise RepoError(f"paused: {reason}")
+        index = self._with_lock_retry(self._read_index)
+        head_tree = None if self._repo.head_is_unborn else self._repo.head.peel(pygit2.Commit).tree
+        parent = self.head_id()
+        held: list[StagedPath] = []
+        touched = False
+        todo = sorted(set(paths))
+        for n, path in enumerate(todo, 1):
+            if progress is not None and (n % 500 == 0 or n == len(todo)):
+                progress(n, len(todo))
+            outcome = self._stage_one(index, path, size_limit)
+            if outcome.status == "staged":
+                touched = True
+            elif outcome.status != "unchanged":
+                held.append(outcome)
+        if not touched:
+            return CommitOutcome(None, tuple(held))
+        tree_id = index.write_tree()
+        self._with_lock_retry(lambda: self._write_index(index))
+        if head_tree is not None and tree_id == head_tree.id:
+            return CommitOutcome(None, tuple(held))
+        changes = self._tree_changes(head_tree, self._repo[tree_id])
+        if not changes:
+            return CommitOutcome(None, tuple(held))
+        message = message_for(changes)
+        sig = self.author(device)
+        parents = [pygit2.Oid(hex=parent)] if parent else []
+        ref = "HEAD"
+        try:
+            oid = self._with_lock_retry(
+                lambda: self._repo.create_commit(ref, sig, sig, message, tree_id, parents)
+            )
+        except pygit2.GitError as e:
+            raise RepoError(f"could not commit in {self.workdir} ({e})",
+                            hint="the branch moved meanwhile; will retry") from e
+        info = self.commit_info(str(oid))
+        return CommitOutcome(info, tuple(held))
+
+    def _read_index(self) -> pygit2.Index:
+        index = self._repo.index
+        index.read(False)
+        return index
+
+    def _write_index(self, index: pygit2.Index) -> None:
+        index.write()
+        fsync_path(self.gitdir / "index")
+
+    def _stage_one(self, index: pygit2.Index, path: str, size_limit: int) -> StagedPath:
+        full = self.workdir / path
+        in_index = path in index
+        try:
+            st = full.lstat()
+        except FileNotFoundError:
+            if in_index:
+                index.remove(path)
+                return StagedPath(path, "staged")
+            return StagedPath(path, "unchanged")
+        except OSError as e:
+            return StagedPath(path, "unreadable", e.strerror or str(e))
+        if stat.S_ISDIR(st.st_mode):
+            if in_index:  # a file replaced by a directory
+                index.remove(path)
+                return StagedPath(path, "staged")
+            return StagedPath(path, "unchanged")
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            return StagedPath(path, "unchanged")  # sockets, fifos: git does not track them
+        if stat.S_ISREG(st.st_mode) and st.st_size > size_limit:
+            # A tracked file that grew past the limit keeps its last committed version.
+            return StagedPath(path, "too-large", f"{st.st_size} bytes > limit {size_limit}")
+        entry = index[path] if in_index else None
+        if stat.S_ISREG(st.st_mode) and not os.access(full, os.R_OK):
+            return StagedPath(path, "unreadable", "permission denied")
+        try:
+            index.add(path)
+        except (pygit2.GitError, OSError) as e:
+            return StagedPath(path, "unreadable", str(e))
+        try:
+            after = full.lstat()
+        except FileNotFoundError:
+            index.remove(path)
+            return StagedPath(path, "unstable", "deleted while being read")
+        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+            # Restore what was there: the next attempt reads the settled file.
+            if entry is not None:
+                index.add(entry)
+            else:
+                index.remove(path)
+            return StagedPath(path, "unstable", "still being written")
+        return StagedPath(path, "staged")
+
+    def _with_lock_retry(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except pygit2.GitError as e:
+            if ".lock" not in str(e) and "locked" not in str(e):
+                raise
+            removed = self.clear_stale_locks()
+            if not removed:
+                raise LockedError(
+                    f"{self.workdir}: git is busy (a lock is held by a running git command)",
+                    lock_path=_lock_from_message(str(e)),
+                    hint="will retry shortly",
+                ) from e
+            return fn()
+
+    # ----------------------------------------------------------------- history
+    def _tree_changes(self, old: pygit2.Tree | None, new: pygit2.Tree | None) -> list[FileChange]:
+        if old is None and new is None:
+            return []
+        if old is None:
+            assert new is not None
+            diff = new.diff_to_tree(swap=True)
+        elif new is None:
+            diff = old.diff_to_tree()
+        else:
+            diff = self._repo.diff(old, new)
+        diff.find_similar(flags=DiffFind.FIND_RENAMES | DiffFind.FIND_EXACT_MATCH_ONLY)
+        out: list[FileChange] = []
+        for delta in diff.deltas:
+            status = delta.status_char()
+            if status == "A":
+                out.append(FileChange(delta.new_file.path, ChangeKind.ADDED))
+            elif status == "D":
+                out.append(FileChange(delta.old_file.path, ChangeKind.DELETED))
+            elif status == "R":
+                out.append(FileChange(delta.new_file.path, ChangeKind.RENAMED,
+                                      delta.old_file.path))
+            else:
+                out.append(FileChange(delta.new_file.path, ChangeKind.MODIFIED))
+        return out
+
+    def commit_info(self, oid: str, *, with_changes: bool = True) -> CommitInfo:
+        commit = self._repo[oid].peel(pygit2.Commit)
+        changes: tuple[FileChange, ...] = ()
+        if with_changes:
+            parent_tree = commit.parents[0].tree if commit.parents else None
+            changes = tuple(self._tree_changes(parent_tree, commit.tree))
+        return _info(commit, changes)
+
+    def log(self, path: str | None = None, limit: int | None = None,
+            start: str | None = None) -> Iterator[CommitInfo]:
+        """Newest first. With PATH, only commits that changed it, following renames back."""
+        if self._repo.head_is_unborn and start is None:
+            return
+        walker = self._repo.walk(start or self._repo.head.target,
+                                 pygit2.enums.SortMode.TIME)
+        walker.simplify_first_parent()
+        count = 0
+        current = path
+        for commit in walker:
+            if limit is not None and count >= limit:
+                return
+            parent_tree = commit.parents[0].tree if commit.parents else None
+            if current is None:
+                yield _info(commit, tuple(self._tree_changes(parent_tree, commit.tree)))
+                count += 1
+                continue
+            if not self._path_changed(commit, parent_tree, current):
+                continue
+            changes = self._tree_changes(parent_tree, commit.tree)
+            mine = [c for c in changes if c.path == current]
+            if not mine:
+                continue
+            yield _info(commit, tuple(mine))
+            count += 1
+            if mine[0].kind == ChangeKind.RENAMED and mine[0].old_path:
+                current = mine[0].old_path
+            elif mine[0].kind == ChangeKind.ADDED:
+                return
+
+    def _path_changed(self, commit: pygit2.Commit, parent_tree: pygit2.Tree | None,
+                      path: str) -> bool:
+        new = _tree_entry_id(commit.tree, path)
+        old = _tree_entry_id(parent_tree, path) if parent_tree is not None else None
+        return new != old
+
+    def resolve(self, rev: str) -> str:
+        try:
+            obj = self._repo.revparse_single(rev)
+            return str(obj.peel(pygit2.Commit).id)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as e:
+            raise RevisionError(f"unknown revision {rev!r}", rev=rev,
+                                hint="use a commit id from 'gitsync log' or a time like 2h") from e
+
+    def commit_before(self, when: float) -> str | None:
+        """The newest first-parent commit made at or before WHEN (epoch seconds)."""
+        if self._repo.head_is_unborn:
+            return None
+        walker = self._repo.walk(self._repo.head.target, pygit2.enums.SortMode.TIME)
+        walker.simplify_first_parent()
+        for commit in walker:
+            if commit.commit_time <= when:
+                return str(commit.id)
+        return None
+
+    def read_file(self, commit_id: str, path: str) -> tuple[bytes, int]:
+        """The content and git file mode of PATH at a commit."""
+        commit = self._repo[commit_id].peel(pygit2.Commit)
+        try:
+            entry = commit.tree[path]
+        except KeyError:
+            raise PathError(f"{path} does not exist in version {commit_id[:10]}", path=path,
+                            hint="see 'gitsync log PATH' for its versions") from None
+        if entry.type_str != "blob":
+            raise PathError(f"{path} is a folder, not a file", path=path)
+        return self._repo[entry.id].read_raw(), int(entry.filemode)
+
+    def tracked_under(self, dirs: Iterable[str]) -> list[str]:
+        """Index paths under any of DIRS (a directory deleted or moved away)."""
+        prefixes = tuple(d.rstrip("/") + "/" for d in dirs)
+        index = self._repo.index
+        index.read(False)
+        return [e.path for e in index if e.path.startswith(prefixes)]
+
+    def tracked(self, path: str) -> bool:
+        index = self._repo.index
+        index.read(False)
+        return path in index
+
+    def count_unpushed(self, remote_ref: str) -> int | None:
+        hid = self.head_id()
+        if hid is None:
+            return 0
+        ref = self._repo.references.get(remote_ref)
+        if ref is None:
+            return None
+        ahead, _behind = self._repo.ahead_behind(hid, ref.target)
+        return int(ahead)
+
+    def set_remote(self, name: str, url: str) -> None:
+        if name in self._repo.remotes.names():
+            self._repo.remotes.set_url(name, url)
+        else:
+            self._repo.remotes.create(name, url)
+
+    def remote_url(self, name: str = "origin") -> str | None:
+        try:
+            return str(self._repo.remotes[name].url)
+        except KeyError:
+            return None
+
+    def update_ref(self, name: str, new: str, expected_old: str | None) -> None:
+        """Compare-and-swap a ref: fails if it no longer points at EXPECTED_OLD."""
+        ref = self._repo.references.get(name)
+        if ref is None:
+            if expected_old is not None:
+                raise RepoError(f"{name} vanished while updating it")
+            self._repo.references.create(name, pygit2.Oid(hex=new), force=False)
+            return
+        if str(ref.target) != expected_old:
+            raise RepoError(f"{name} moved while updating it", hint="will retry")
+        ref.set_target(pygit2.Oid(hex=new))
+
+
+def _tree_entry_id(tree: pygit2.Tree | None, path: str) -> str | None:
+    if tree is None:
+        return None
+    try:
+        return str(tree[path].id)
+    except KeyError:
+        return None
+
+
+def _lock_from_message(msg: str) -> str:
+    for word in msg.replace("'", " ").split():
+        if word.endswith(".lock"):
+            return word
+    return ""
+
+
+def _info(commit: pygit2.Commit, changes: tuple[FileChange, ...]) -> CommitInfo:
+    message = commit.message
+    device = None
+    for line in message.splitlines():
+        if line.startswith(DEVICE_TRAILER + ":"):
+            device = line.split(":", 1)[1].strip()
+    return CommitInfo(
+        id=str(commit.id),
+        message=message,
+        summary=message.split("\n", 1)[0],
+        author=f"{commit.author.name} <{commit.author.email}>",
+        device=device,
+        time=int(commit.commit_time),
+        offset=int(commit.commit_time_offset),
+        parents=tuple(str(p) for p in commit.parent_ids),
+        changes=changes,
+    )

@@ -1,0 +1,123 @@
+"""Filesystem events for one folder: the only module that imports watchdog.
+
+It reports paths relative to the folder, already split into "changed" and "gone"; it knows
+nothing about git or debouncing. Directory events are passed on as the directory's path;
+the committer expands them (a folder moved in, a folder deleted). When the kernel drops
+events (inotify queue overflow), ``on_overflow`` is called so the owner can rescan.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+
+logger = logging.getLogger(__name__)
+
+OnChange = Callable[[str, bool], None]  # (relative path, gone)
+
+
+class _OverflowRelay(logging.Handler):
+    """watchdog handles an inotify overflow internally and only logs it; relay that to owners.
+
+    Every watcher is told, since the log record does not say which watch overflowed; a
+    spurious rescan is cheap (it uses the index's stat cache), a missed one loses changes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.listeners: set[Callable[[], None]] = set()
+        self.lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            with self.lock:
+                listeners = list(self.listeners)
+            for fn in listeners:
+                fn()
+
+
+_relay = _OverflowRelay()
+for _name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
+    logging.getLogger(_name).addHandler(_relay)
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, root: str, on_change: OnChange) -> None:
+        self.root = root
+        self.on_change = on_change
+
+    def _rel(self, path: str | bytes) -> str | None:
+        p = os.fsdecode(path)
+        if p == self.root:
+            return None
+        if not p.startswith(self.root + os.sep):
+            return None
+        rel = p[len(self.root) + 1:].replace(os.sep, "/")
+        first = rel.split("/", 1)[0]
+        if first == ".git":
+            return None
+        return rel
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        try:
+            self._dispatch(event)
+        except Exception:  # never let one odd event kill the observer thread
+            logger.exception("could not handle filesystem event %r", event)
+
+    def _dispatch(self, event: FileSystemEvent) -> None:
+        if isinstance(event, FileMovedEvent | DirMovedEvent):
+            src = self._rel(event.src_path)
+            dst = self._rel(event.dest_path)
+            if src:
+                self.on_change(src, True)
+            if dst:
+                self.on_change(dst, False)
+            return
+        rel = self._rel(event.src_path)
+        if rel is None:
+            return
+        if isinstance(event, FileDeletedEvent | DirDeletedEvent):
+            self.on_change(rel, True)
+        elif isinstance(event, FileCreatedEvent | FileModifiedEvent | FileClosedEvent
+                        | DirCreatedEvent):
+            self.on_change(rel, False)
+
+
+class FolderWatcher:
+    """Recursive watch of one folder, started and stopped by its owner."""
+
+    def __init__(self, root: Path, on_change: OnChange, on_overflow: Callable[[], None]) -> None:
+        self.root = root.resolve()
+        self._on_overflow = on_overflow
+        self._observer = Observer()
+        self._observer.daemon = True
+        self._observer.schedule(_Handler(str(self.root), on_change), str(self.root),
+                                recursive=True)
+
+    def start(self) -> None:
+        with _relay.lock:
+            _relay.listeners.add(self._on_overflow)
+        self._observer.start()
+
+    def stop(self) -> None:
+        with _relay.lock:
+            _relay.listeners.discard(self._on_overflow)
+        self._observer.stop()
+        self._observer.join(timeout=10)
