@@ -1,14 +1,69 @@
-"""Public entry points of the .docx merger."""
+"""Public entry points of the .docx merger: merge, textconv, and the Merger adapter."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import copy
+import posixpath
+import re
+from datetime import UTC, datetime
 
-from gitsync.merge.base import MergeResult
-from gitsync.merge.docx.errors import DocxError
-from gitsync.merge.docx.limits import DocxLimits
+from lxml import etree
+
+from gitsync.merge.base import Conflict, MergeResult
+from gitsync.merge.docx.blocks import Ctx, choose3, merge_sequence
+from gitsync.merge.docx.conflicts import Tracker
+from gitsync.merge.docx.errors import DocxError, InvalidOutputError, LimitExceededError
+from gitsync.merge.docx.fixups import dedupe_ids
+from gitsync.merge.docx.limits import DEFAULT_LIMITS, DocxLimits
+from gitsync.merge.docx.ooxml import (
+    CT_COMMENTS,
+    REL_TYPE_COMMENTS,
+    W_BODY,
+    W_NS,
+    W_SECTPR,
+    w,
+)
+from gitsync.merge.docx.package import (
+    CONTENT_TYPES,
+    DOCUMENT_PART,
+    Package,
+    parse_xml,
+    read_package,
+    serialize_xml,
+    write_package,
+)
+from gitsync.merge.docx.parts import (
+    DERIVED_PARTS,
+    NOTE_PARTS,
+    clashing_ids,
+    latest_core,
+    merge_xml_part,
+    modified,
+    remap_ids,
+)
+from gitsync.merge.docx.rels import (
+    REL,
+    add_override,
+    empty_rels,
+    merge_content_types,
+    merge_rels,
+    referenced_rids,
+    relative,
+    rels_name,
+    remap_rids,
+    resolve,
+)
+from gitsync.merge.docx.runs import goback_ids
+from gitsync.merge.docx.textconv import docx_text
+from gitsync.merge.docx.validate import validate_package
 
 DOCX_SUFFIXES = (".docx", ".docm", ".dotx")
+DOC_RELS = rels_name(DOCUMENT_PART)
+CORE_PART = "docProps/core.xml"
+_ID_RE = re.compile(rb'w:id="(-?\d+)"')
+_EPOCH = "1970-01-01T00:00:00Z"
+
+__all__ = ["DocxMerger", "docx_text", "merge_docx"]
 
 
 def merge_docx(
@@ -21,13 +76,295 @@ def merge_docx(
     limits: DocxLimits | None = None,
     now: datetime | None = None,
 ) -> MergeResult:
-    """Merge three versions of a Word document."""
-    raise DocxError("docx merge not implemented yet")
+    """Three-way merge of Word documents; pure and deterministic.
+
+    Returns the merged package and the conflicts; conflicts are also written into the
+    document as tracked changes by ``theirs_label`` dated ``now`` (default: the latest
+    modification time in the inputs' core properties, never the wall clock). Identical
+    inputs short-cut: merge(b, b, x) and merge(b, x, x) return x byte for byte. Raises a
+    :class:`DocxError` subclass for inputs it cannot merge or an output that fails the
+    self-check.
+    """
+    lim = limits or DEFAULT_LIMITS
+    po = read_package(ours, lim, label="ours")
+    pt = read_package(theirs, lim, label="theirs")
+    pb = read_package(base, lim, label="base") if base is not None else None
+    for label, pkg in (("ours", po), ("theirs", pt), ("base", pb)):
+        if pkg is not None:
+            _precheck(pkg, lim, label)
+    if ours == theirs or (base is not None and base == theirs):
+        return MergeResult(data=ours)
+    if base is not None and base == ours:
+        return MergeResult(data=theirs)
+    return _DocxMerge(pb, po, pt, ours_label, theirs_label, lim, now).run()
 
 
-def docx_text(data: bytes) -> str:
-    """Plain text of a document, one paragraph per line (git textconv)."""
-    raise DocxError("docx text not implemented yet")
+def _precheck(pkg: Package, lim: DocxLimits, label: str) -> None:
+    parse_xml(pkg.parts[CONTENT_TYPES], CONTENT_TYPES, lim)
+    doc = parse_xml(pkg.parts[DOCUMENT_PART], DOCUMENT_PART, lim)
+    count = int(doc.xpath("count(//w:p | //w:tbl)", namespaces={"w": W_NS}))
+    if count > lim.max_paragraphs:
+        raise LimitExceededError(
+            f"{label} has {count} paragraphs and tables (limit {lim.max_paragraphs})",
+            limit="max_paragraphs", part=DOCUMENT_PART)
+
+
+def _format_date(now: datetime | None, pkgs: list[Package | None], lim: DocxLimits) -> str:
+    if now is not None:
+        if now.tzinfo is not None:
+            now = now.astimezone(UTC)
+        return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    latest = ""
+    for pkg in pkgs:
+        if pkg is not None and CORE_PART in pkg.parts:
+            try:
+                latest = max(latest, modified(parse_xml(pkg.parts[CORE_PART], CORE_PART, lim)))
+            except DocxError:
+                continue
+    return latest if re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", latest) else _EPOCH
+
+
+class _DocxMerge:
+    """One merge run; holds the three packages and the output being built."""
+
+    def __init__(self, pb: Package | None, po: Package, pt: Package, ours_label: str,
+                 theirs_label: str, lim: DocxLimits, now: datetime | None) -> None:
+        self.pb, self.po, self.pt = pb, po, pt.copy()
+        self.bparts = pb.parts if pb is not None else {}
+        self.ours_label, self.theirs_label = ours_label, theirs_label
+        self.lim = lim
+        self.out = po.copy()
+        self.conflicts: list[Conflict] = []
+        self.notes: list[str] = []
+        date = _format_date(now, [pb, po, pt], lim)
+        start = 1 + max((int(m) for pkg in (po, pt) for name, data in pkg.parts.items()
+                         if name.startswith("word/") and name.endswith(".xml")
+                         for m in _ID_RE.findall(data)), default=0)
+        self.tracker = Tracker(theirs_label, date, start, None, 0)
+
+    def parse(self, parts: dict[str, bytes], name: str) -> etree._Element | None:
+        data = parts.get(name)
+        return parse_xml(data, name, self.lim) if data is not None else None
+
+    def ctx(self, b: etree._Element | None, o: etree._Element, t: etree._Element,
+            part: str) -> Ctx:
+        gb = goback_ids(b) if b is not None else frozenset()
+        return Ctx(self.tracker, (gb, goback_ids(o), goback_ids(t)), self.conflicts, part,
+                   self.theirs_label)
+
+    def run(self) -> MergeResult:
+        o_doc = self.parse(self.po.parts, DOCUMENT_PART)
+        t_doc = self.parse(self.pt.parts, DOCUMENT_PART)
+        assert o_doc is not None and t_doc is not None
+        b_doc = self.parse(self.bparts, DOCUMENT_PART)
+        if b_doc is None:
+            b_doc = copy.deepcopy(o_doc)
+            body = b_doc.find(W_BODY)
+            if body is not None:
+                body[:] = [c for c in body if c.tag == W_SECTPR]
+        self._rename_clashing_media()
+        t_rels = self.parse(self.pt.parts, DOC_RELS)
+        t_rels = t_rels if t_rels is not None else empty_rels()
+        o_rels = self.parse(self.po.parts, DOC_RELS)
+        merged_rels, mapping = merge_rels(o_rels if o_rels is not None else empty_rels(),
+                                          t_rels)
+        remap_rids(t_doc, mapping)
+        self._remap_notes(t_doc)
+        self._merge_parts()
+        comments = self.parse(self.out.parts, "word/comments.xml")
+        new_comments = comments is None
+        if comments is None:
+            comments = etree.Element(w("comments"), nsmap={"w": W_NS})
+        n_comments = len(comments)
+        self.tracker.comments = comments
+        self.tracker._next_comment = self.tracker._next
+        self._merge_body(b_doc, o_doc, t_doc)
+        self.tracker._next = max(self.tracker._next, self.tracker._next_comment)
+        dedupe_ids(o_doc)
+        if len(comments) > n_comments:
+            self.out.parts["word/comments.xml"] = serialize_xml(comments)
+            if new_comments:
+                merged_rels.append(etree.Element(REL, Id=_free_id(merged_rels),
+                                                 Type=REL_TYPE_COMMENTS,
+                                                 Target="comments.xml"))
+        self._settle_rels(o_doc, merged_rels, mapping)
+        self.out.parts[DOCUMENT_PART] = serialize_xml(o_doc)
+        self.out.parts[DOC_RELS] = serialize_xml(merged_rels)
+        self._content_types(new_comments and len(comments) > n_comments)
+        data = write_package(self.out)
+        validate_package(data, self.lim)
+        in_doc = self.tracker.used
+        return MergeResult(data=data, conflicts=tuple(self.conflicts),
+                           conflicts_in_document=in_doc, notes=tuple(self.notes))
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _rename_clashing_media(self) -> None:
+        """Media both sides added under one name with different bytes: theirs is renamed."""
+        o, t = self.po.parts, self.pt.parts
+        taken = set(o) | set(t) | set(self.bparts)
+        renames: dict[str, str] = {}
+        for name in list(t):
+            if (name.startswith("word/media/") and name in o and name not in self.bparts
+                    and o[name] != t[name]):
+                stem, ext = posixpath.splitext(name)
+                n = 1
+                while f"{stem}_{n}{ext}" in taken:
+                    n += 1
+                renames[name] = f"{stem}_{n}{ext}"
+                taken.add(renames[name])
+        if not renames:
+            return
+        for old, new in renames.items():
+            t[new] = t.pop(old)
+        for rname in [n for n in t if n.endswith(".rels")]:
+            root = parse_xml(t[rname], rname, self.lim)
+            source = rname.replace("_rels/", "").removesuffix(".rels")
+            changed = False
+            for rel in root.iter(REL):
+                if rel.get("TargetMode") == "External":
+                    continue
+                target = resolve(source, rel.get("Target", ""))
+                if target in renames:
+                    rel.set("Target", relative(source, renames[target]))
+                    changed = True
+            if changed:
+                t[rname] = serialize_xml(root)
+
+    def _remap_notes(self, t_doc: etree._Element) -> None:
+        for name, item_tag, ref_tags in NOTE_PARTS:
+            t_root = self.parse(self.pt.parts, name)
+            if t_root is None:
+                continue
+            mapping = clashing_ids(self.parse(self.bparts, name),
+                                   self.parse(self.po.parts, name), t_root, item_tag,
+                                   self.tracker._next)
+            if mapping:
+                self.tracker._next += len(mapping)
+                remap_ids(t_root, item_tag, t_doc, ref_tags, mapping)
+                self.pt.parts[name] = serialize_xml(t_root)
+
+    def _merge_parts(self) -> None:
+        special = {DOCUMENT_PART, DOC_RELS, CONTENT_TYPES}
+        o, t, b = self.po.parts, self.pt.parts, self.bparts
+        names = [n for n in o if n not in special]
+        names += [n for n in t if n not in special and n not in o]
+        names += [n for n in b if n not in special and n not in o and n not in t]
+        for name in names:
+            xb, xo, xt = b.get(name), o.get(name), t.get(name)
+            if xo == xt or xb == xt:
+                res = xo
+            elif xb == xo:
+                res = xt
+            else:
+                res = self._merge_changed(name, xb, xo, xt)
+            if res is None:
+                self.out.parts.pop(name, None)
+            else:
+                self.out.parts[name] = res
+
+    def _merge_changed(self, name: str, xb: bytes | None, xo: bytes | None,
+                       xt: bytes | None) -> bytes | None:
+        """A part both sides changed (or one changed and the other deleted)."""
+        if xo is None or xt is None:
+            kept = xo if xo is not None else xt
+            self.conflicts.append(Conflict(where=name, base="", ours="", theirs="",
+                                           kind="edit/delete"))
+            return kept
+        if name in DERIVED_PARTS:
+            return xo
+        if name == CORE_PART:
+            ro = parse_xml(xo, name, self.lim)
+            rt = parse_xml(xt, name, self.lim)
+            return xt if latest_core(ro, rt) is rt else xo
+        if name.endswith(".rels"):
+            merged, _ = merge_rels(parse_xml(xo, name, self.lim), parse_xml(xt, name, self.lim))
+            return serialize_xml(merged)
+        if name.endswith(".xml") and name.startswith("word/"):
+            rb = parse_xml(xb, name, self.lim) if xb is not None else None
+            ro = parse_xml(xo, name, self.lim)
+            rt = parse_xml(xt, name, self.lim)
+            self.tracker.comments = None  # only the body may carry new comments
+            return serialize_xml(merge_xml_part(name, rb, ro, rt, self.ctx(rb, ro, rt, name)))
+        self.conflicts.append(Conflict(where=name, base="", ours="", theirs="", kind="part"))
+        return xo
+
+    def _merge_body(self, b_doc: etree._Element, o_doc: etree._Element,
+                    t_doc: etree._Element) -> None:
+        bb, ob, tb = (d.find(W_BODY) for d in (b_doc, o_doc, t_doc))
+        if ob is None or tb is None:
+            raise DocxError("word/document.xml has no body", part=DOCUMENT_PART)
+        ctx = self.ctx(b_doc, o_doc, t_doc, DOCUMENT_PART)
+
+        def split(body: etree._Element | None) -> tuple[list[etree._Element],
+                                                         etree._Element | None]:
+            if body is None:
+                return [], None
+            kids = [c for c in body if isinstance(c.tag, str)]
+            if kids and kids[-1].tag == W_SECTPR:
+                return kids[:-1], kids[-1]
+            return kids, None
+
+        lb, sb = split(bb)
+        lo, so = split(ob)
+        lt, st = split(tb)
+        merged = merge_sequence(lb, lo, lt, ctx)
+        sect = choose3(sb, so, st, ctx, "section properties")
+        ob[:] = [*merged, *([sect] if sect is not None else [])]
+
+    def _settle_rels(self, doc: etree._Element, rels: etree._Element,
+                     mapping: dict[str, str]) -> None:
+        """Every id the body uses resolves; no relationship points at a missing part."""
+        used = referenced_rids(doc)
+        have = {r.get("Id") for r in rels.iter(REL)}
+        sources: list[tuple[dict[str, str], Package | None, dict[str, bytes]]] = []
+        for pkg, parts, remap in ((self.pt, self.pt.parts, mapping),
+                                  (self.po, self.po.parts, {}),
+                                  (self.pb, self.bparts, {})):
+            root = parse_xml(parts[DOC_RELS], DOC_RELS, self.lim) if DOC_RELS in parts else None
+            if root is None:
+                continue
+            for rel in root.iter(REL):
+                rid = remap.get(rel.get("Id", ""), rel.get("Id", ""))
+                if rid in used and rid not in have:
+                    added = copy.deepcopy(rel)
+                    added.set("Id", rid)
+                    rels.append(added)
+                    have.add(rid)
+            sources.append(({}, pkg, parts))
+        for rel in list(rels.iter(REL)):
+            if rel.get("TargetMode") == "External":
+                continue
+            target = resolve(DOCUMENT_PART, rel.get("Target", ""))
+            if target in self.out.parts:
+                continue
+            for _, _, parts in sources:
+                if target in parts:
+                    self.out.parts[target] = parts[target]
+                    rn = rels_name(target)
+                    if rn in parts and rn not in self.out.parts:
+                        self.out.parts[rn] = parts[rn]
+                    break
+            else:
+                rels.remove(rel)
+
+    def _content_types(self, add_comments: bool) -> None:
+        ct_o = parse_xml(self.po.parts[CONTENT_TYPES], CONTENT_TYPES, self.lim)
+        others = [parse_xml(self.pt.parts[CONTENT_TYPES], CONTENT_TYPES, self.lim)]
+        if CONTENT_TYPES in self.bparts:
+            others.append(parse_xml(self.bparts[CONTENT_TYPES], CONTENT_TYPES, self.lim))
+        merged = merge_content_types(ct_o, others, set(self.out.parts))
+        if add_comments:
+            add_override(merged, "word/comments.xml", CT_COMMENTS)
+        self.out.parts[CONTENT_TYPES] = serialize_xml(merged)
+
+
+def _free_id(rels: etree._Element) -> str:
+    used = {r.get("Id") for r in rels.iter(REL)}
+    n = 1
+    while f"rId{n}" in used:
+        n += 1
+    return f"rId{n}"
 
 
 class DocxMerger:
@@ -52,4 +389,13 @@ class DocxMerger:
         path: str = "",
     ) -> MergeResult:
         """Merge via :func:`merge_docx` with default limits."""
-        return merge_docx(base, ours, theirs, ours_label=ours_label, theirs_label=theirs_label)
+        try:
+            return merge_docx(base, ours, theirs, ours_label=ours_label,
+                              theirs_label=theirs_label)
+        except InvalidOutputError:
+            raise
+        except DocxError as e:
+            if path and not e.message.startswith(path):
+                e.message = f"{path}: {e.message}"
+                e.args = (e.message,)
+            raise

@@ -1,0 +1,252 @@
+"""Three-way merge of block sequences (body, table cells, notes, headers).
+
+Blocks are matched by a hash of their normalized content, so Word's noise never counts as an
+edit and w14:paraId is only a tie-breaking hint. Where the plain three-way merge finds both
+sides changing the same stretch, the stretch is refined: each side's blocks are paired with
+base blocks by text similarity, so edits to neighbouring paragraphs merge cleanly, a paragraph
+edited on both sides is merged word by word, and only real clashes become conflicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+from lxml import etree
+
+from gitsync.merge.base import Conflict
+from gitsync.merge.docx.conflicts import Tracker, conflict_blocks
+from gitsync.merge.docx.merge3 import merge3
+from gitsync.merge.docx.ooxml import W14_PARAID, W_P, W_SDT, W_TBL, W_TR, visible_text
+from gitsync.merge.docx.runs import canon
+
+#: Above this many base x side block pairs in one clashing stretch, blocks are not paired by
+#: similarity (quadratic) and the whole stretch becomes one conflict.
+MAX_ALIGN_CELLS = 40_000
+PAIR_THRESHOLD = 0.5
+
+
+@dataclass
+class Ctx:
+    """Per-part merge state: the revision tracker, the conflicts found, and key caches.
+
+    ``goback`` holds each side's _GoBack bookmark ids (base, ours, theirs).
+    """
+
+    tracker: Tracker
+    goback: tuple[frozenset[str], frozenset[str], frozenset[str]]
+    conflicts: list[Conflict]
+    part: str = "word/document.xml"
+    theirs_label: str = "theirs"
+    _keys: dict[tuple[int, bytes], str] = field(default_factory=dict)
+
+    def key(self, el: etree._Element, side: int) -> str:
+        """Normalized content key of a block (cached on its raw serialization)."""
+        raw = etree.tostring(el, with_tail=False)
+        gb = self.goback[side]
+        ck = (hash(gb), raw)
+        k = self._keys.get(ck)
+        if k is None:
+            k = canon(el, gb)
+            self._keys[ck] = k
+        return k
+
+    def conflict(self, where: str, base: str, ours: str, theirs: str, kind: str) -> None:
+        self.conflicts.append(Conflict(where=where, base=base, ours=ours, theirs=theirs,
+                                       kind=kind))
+
+    def comment_text(self, base: str) -> str:
+        quoted = base if len(base) <= 400 else base[:400] + "…"
+        return (f"gitsync: this was changed on this device and on {self.theirs_label}. "
+                f"{self.theirs_label}'s version is shown as tracked changes: Accept keeps "
+                f"theirs, Reject keeps this device's.\nOriginal text: “{quoted}”")
+
+
+def describe(el: etree._Element) -> str:
+    if el.tag == W_TBL:
+        return "table"
+    if el.tag == W_TR:
+        return "row"
+    return "paragraph"
+
+
+def _text(els: Sequence[etree._Element]) -> str:
+    return "\n".join(visible_text(e) for e in els)
+
+
+def choose3(b: etree._Element | None, o: etree._Element | None, t: etree._Element | None,
+            ctx: Ctx, where: str) -> etree._Element | None:
+    """Pick the side that changed an optional properties element; ours when both did."""
+    kb = ctx.key(b, 0) if b is not None else None
+    ko = ctx.key(o, 1) if o is not None else None
+    kt = ctx.key(t, 2) if t is not None else None
+    if ko in (kb, kt):
+        return t if ko == kb else o
+    if kt == kb:
+        return o
+    ctx.conflict(where, "", "", "", "formatting")
+    return o
+
+
+def merge_sequence(
+    base: list[etree._Element], ours: list[etree._Element], theirs: list[etree._Element],
+    ctx: Ctx, prefix: str = "",
+) -> list[etree._Element]:
+    """Merged list of blocks (the elements themselves for untouched ones, never copies)."""
+    kb = [ctx.key(e, 0) for e in base]
+    ko = [ctx.key(e, 1) for e in ours]
+    kt = [ctx.key(e, 2) for e in theirs]
+    out: list[etree._Element] = []
+    for r in merge3(kb, ko, kt):
+        if r.kind in ("same", "ours", "both"):
+            out.extend(ours[r.ours[0]:r.ours[1]])
+        elif r.kind == "theirs":
+            out.extend(theirs[r.theirs[0]:r.theirs[1]])
+        else:
+            _refine(base[r.base[0]:r.base[1]], ours[r.ours[0]:r.ours[1]],
+                    theirs[r.theirs[0]:r.theirs[1]], kb[r.base[0]:r.base[1]],
+                    ko[r.ours[0]:r.ours[1]], kt[r.theirs[0]:r.theirs[1]], ctx, prefix, out)
+    return out
+
+
+def _similarity(a: etree._Element, b: etree._Element, ka: str, kb: str,
+                ta: str, tb: str) -> float:
+    if a.tag != b.tag:
+        return 0.0
+    if ka == kb:
+        return 2.0
+    bonus = 0.3 if a.get(W14_PARAID) and a.get(W14_PARAID) == b.get(W14_PARAID) else 0.0
+    if not ta and not tb:
+        return 0.6 + bonus
+    wa, wb = ta.split(), tb.split()
+    sm = SequenceMatcher(None, wa, wb, autojunk=False)
+    ratio = sm.ratio()
+    if ratio < PAIR_THRESHOLD and len(ta) + len(tb) < 2000:
+        ratio = max(ratio, SequenceMatcher(None, ta, tb, autojunk=False).ratio())
+    return ratio + bonus
+
+
+def _align(base: list[etree._Element], other: list[etree._Element], kb: list[str],
+           ko: list[str]) -> list[int | None]:
+    """For each base block, the index of its counterpart in ``other`` (or None)."""
+    m, n = len(base), len(other)
+    pairs: list[int | None] = [None] * m
+    if m == 0 or n == 0 or m * n > MAX_ALIGN_CELLS:
+        return pairs
+    tb = [visible_text(e) for e in base]
+    to = [visible_text(e) for e in other]
+    sim = [[_similarity(base[i], other[j], kb[i], ko[j], tb[i], to[j]) for j in range(n)]
+           for i in range(m)]
+    score = [[0.0] * (n + 1) for _ in range(m + 1)]
+    for i in range(1, m + 1):
+        row, prev = score[i], score[i - 1]
+        for j in range(1, n + 1):
+            best = max(prev[j], row[j - 1])
+            s = sim[i - 1][j - 1]
+            if s >= PAIR_THRESHOLD:
+                best = max(best, prev[j - 1] + s)
+            row[j] = best
+    i, j = m, n
+    while i > 0 and j > 0:
+        s = sim[i - 1][j - 1]
+        if s >= PAIR_THRESHOLD and score[i][j] == score[i - 1][j - 1] + s:
+            pairs[i - 1] = j - 1
+            i -= 1
+            j -= 1
+        elif score[i][j] == score[i - 1][j]:
+            i -= 1
+        else:
+            j -= 1
+    return pairs
+
+
+def _gaps(pairs: list[int | None], n: int) -> list[list[int]]:
+    """Unpaired side indices grouped by the base gap they sit in (m + 1 gaps)."""
+    m = len(pairs)
+    gaps: list[list[int]] = [[] for _ in range(m + 1)]
+    paired = {j: i for i, j in enumerate(pairs) if j is not None}
+    gap = 0
+    for j in range(n):
+        if j in paired:
+            gap = paired[j] + 1
+        else:
+            gaps[gap].append(j)
+    return gaps
+
+
+def _refine(base: list[etree._Element], ours: list[etree._Element],
+            theirs: list[etree._Element], kb: list[str], ko: list[str], kt: list[str],
+            ctx: Ctx, prefix: str, out: list[etree._Element]) -> None:
+    po = _align(base, ours, kb, ko)
+    pt = _align(base, theirs, kb, kt)
+    go = _gaps(po, len(ours))
+    gt = _gaps(pt, len(theirs))
+    for g in range(len(base) + 1):
+        ins_o = [ours[j] for j in go[g]]
+        ins_t = [theirs[j] for j in gt[g]]
+        if ins_o and ins_t:
+            if [ko[j] for j in go[g]] == [kt[j] for j in gt[g]]:
+                out.extend(ins_o)
+            else:
+                where = f"{prefix}{describe(ins_o[0])} {len(out) + 1}"
+                ctx.conflict(where, "", _text(ins_o), _text(ins_t), "insert/insert")
+                out.extend(_render(ctx, ins_o, ins_t, ""))
+        else:
+            out.extend(ins_o or ins_t)
+        if g == len(base):
+            break
+        b = base[g]
+        jo, jt = po[g], pt[g]
+        o = ours[jo] if jo is not None else None
+        t = theirs[jt] if jt is not None else None
+        where = f"{prefix}{describe(b)} {len(out) + 1}"
+        if o is not None and t is not None:
+            assert jo is not None and jt is not None
+            if ko[jo] == kb[g]:
+                out.append(t)
+            elif kt[jt] == kb[g] or ko[jo] == kt[jt]:
+                out.append(o)
+            else:
+                out.extend(merge_item(b, o, t, ctx, where))
+        elif o is None and t is not None:
+            assert jt is not None
+            if kt[jt] != kb[g]:
+                ctx.conflict(where, visible_text(b), "", visible_text(t), "delete/edit")
+                out.extend(_render(ctx, [], [t], visible_text(b)))
+        elif t is None and o is not None:
+            assert jo is not None
+            if ko[jo] != kb[g]:
+                ctx.conflict(where, visible_text(b), visible_text(o), "", "edit/delete")
+                out.extend(_render(ctx, [o], [], visible_text(b)))
+
+
+def _render(ctx: Ctx, ours: list[etree._Element], theirs: list[etree._Element],
+            base_text: str) -> list[etree._Element]:
+    """Tracked-change rendering of a block conflict, or ours alone for unmarkable blocks."""
+    markable = (W_P, W_TBL, W_SDT, W_TR)
+    if all(e.tag in markable for e in ours + theirs):
+        return conflict_blocks(ctx.tracker, ours, theirs, ctx.comment_text(base_text))
+    return list(ours)
+
+
+def merge_item(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx,
+               where: str) -> list[etree._Element]:
+    """Merge one block edited on both sides, by kind."""
+    from gitsync.merge.docx.paragraph import merge_paragraph
+    from gitsync.merge.docx.tables import merge_row, merge_table
+
+    if b.tag == o.tag == t.tag == W_P:
+        return merge_paragraph(b, o, t, ctx, where)
+    if b.tag == o.tag == t.tag == W_TBL:
+        return merge_table(b, o, t, ctx, where)
+    if b.tag == o.tag == t.tag == W_TR:
+        return merge_row(b, o, t, ctx, where)
+    ctx.conflict(where, visible_text(b), visible_text(o), visible_text(t), "content")
+    return _render(ctx, [o], [t], visible_text(b))
+
+
+def render_conflict(ctx: Ctx, ours: list[etree._Element], theirs: list[etree._Element],
+                    base_text: str) -> list[etree._Element]:
+    """Public alias used by the table and paragraph mergers."""
+    return _render(ctx, ours, theirs, base_text)

@@ -1,0 +1,125 @@
+"""WordprocessingML namespaces, qualified names and small element helpers."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+R_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+W14_NS = "http://schemas.microsoft.com/office/word/2010/wordml"
+W15_NS = "http://schemas.microsoft.com/office/word/2012/wordml"
+PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
+CP_NS = "http://schemas.openxmlformats.org/package/2006/metadata/core-properties"
+DCTERMS_NS = "http://purl.org/dc/terms/"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+REL_TYPE_COMMENTS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/comments"
+CT_COMMENTS = "application/vnd.openxmlformats-officedocument.wordprocessingml.comments+xml"
+
+
+def w(local: str) -> str:
+    """Clark name of a ``w:`` element or attribute."""
+    return f"{{{W_NS}}}{local}"
+
+
+W_P = w("p")
+W_R = w("r")
+W_T = w("t")
+W_TBL = w("tbl")
+W_TR = w("tr")
+W_TC = w("tc")
+W_SDT = w("sdt")
+W_PPR = w("pPr")
+W_RPR = w("rPr")
+W_TRPR = w("trPr")
+W_TCPR = w("tcPr")
+W_TBLPR = w("tblPr")
+W_TBLGRID = w("tblGrid")
+W_SECTPR = w("sectPr")
+W_BODY = w("body")
+W_INS = w("ins")
+W_DEL = w("del")
+W_DELTEXT = w("delText")
+W_INSTRTEXT = w("instrText")
+W_DELINSTRTEXT = w("delInstrText")
+W_ID = w("id")
+W_VAL = w("val")
+W_NAME = w("name")
+W_AUTHOR = w("author")
+W_DATE = w("date")
+W_TAB = w("tab")
+W_BR = w("br")
+W_CR = w("cr")
+W_BOOKMARK_START = w("bookmarkStart")
+W_BOOKMARK_END = w("bookmarkEnd")
+W_PROOF_ERR = w("proofErr")
+W_LAST_RENDERED = w("lastRenderedPageBreak")
+W_COMMENT = w("comment")
+W_COMMENT_RANGE_START = w("commentRangeStart")
+W_COMMENT_RANGE_END = w("commentRangeEnd")
+W_COMMENT_REFERENCE = w("commentReference")
+W_HYPERLINK = w("hyperlink")
+W_SMARTTAG = w("smartTag")
+W_CUSTOMXML = w("customXml")
+W_SDTCONTENT = w("sdtContent")
+W14_PARAID = f"{{{W14_NS}}}paraId"
+W14_TEXTID = f"{{{W14_NS}}}textId"
+XML_SPACE = f"{{{XML_NS}}}space"
+
+#: Elements that record revisions; a paragraph holding one is never rewritten word by word.
+REVISION_TAGS = frozenset(
+    w(t) for t in ("ins", "del", "moveFrom", "moveTo", "rPrChange", "pPrChange",
+                   "moveFromRangeStart", "moveToRangeStart")
+)
+#: Elements that hold body-level blocks, whose children are merged as a block sequence.
+BLOCK_CONTAINERS = frozenset(w(t) for t in ("body", "hdr", "ftr", "footnote", "endnote", "comment",
+                                            "tc", "txbxContent", "sdtContent"))
+
+
+def make(tag: str, attrib: dict[str, str] | None = None, text: str | None = None) -> etree._Element:
+    """A new element with the ``w`` prefix kept (lxml picks prefixes from the nsmap)."""
+    el = etree.Element(tag, attrib=attrib or {}, nsmap={"w": W_NS})
+    if text is not None:
+        el.text = text
+    return el
+
+
+def sub(parent: etree._Element, tag: str, attrib: dict[str, str] | None = None,
+        text: str | None = None) -> etree._Element:
+    el = etree.SubElement(parent, tag, attrib=attrib or {})
+    if text is not None:
+        el.text = text
+    return el
+
+
+def text_of(el: etree._Element) -> str:
+    """Visible text of an element: w:t (and w:delText), tabs as tab, breaks as a space."""
+    parts: list[str] = []
+    for node in el.iter(W_T, W_DELTEXT, W_TAB, W_BR, W_CR, W_P):
+        tag = node.tag
+        if tag in (W_T, W_DELTEXT):
+            parts.append(node.text or "")
+        elif tag == W_TAB:
+            if node.getparent() is not None and node.getparent().tag == W_R:
+                parts.append("\t")
+        elif tag == W_P:
+            if node is not el and parts and not parts[-1].endswith("\n"):
+                parts.append(" ")
+        else:
+            parts.append(" ")
+    return "".join(parts).strip("\n")
+
+
+def visible_text(el: etree._Element) -> str:
+    """Text as it reads after accepting all changes: w:t only, no deleted text."""
+    parts: list[str] = []
+    for node in el.iter(W_T, W_TAB, W_BR, W_CR):
+        if node.tag == W_T:
+            parts.append(node.text or "")
+        elif node.tag == W_TAB:
+            if node.getparent() is not None and node.getparent().tag == W_R:
+                parts.append("\t")
+        else:
+            parts.append(" ")
+    return "".join(parts)

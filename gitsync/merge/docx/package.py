@@ -1,0 +1,179 @@
+"""Reading and writing OOXML zip packages, with the safety limits applied.
+
+Reading never trusts the archive: the entry count, declared and actual uncompressed sizes and
+compression ratios are checked before and while inflating, duplicate names and encrypted
+entries are refused, and XML is parsed without DTDs, entities or network access. Writing is
+deterministic: same parts in, same bytes out (fixed order and timestamps).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from gitsync.merge.docx.errors import (
+    EncryptedDocxError,
+    LimitExceededError,
+    MalformedPartError,
+    MissingPartError,
+    NotAZipError,
+)
+from gitsync.merge.docx.limits import DocxLimits
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+DOCUMENT_PART = "word/document.xml"
+CONTENT_TYPES = "[Content_Types].xml"
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _parser(limits: DocxLimits) -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_blank_text=False,
+    )
+
+
+@dataclass
+class Package:
+    """The parts of one package, in archive order, as raw bytes.
+
+    ``order`` keeps the original member order so an unchanged package is rewritten in the same
+    layout; ``date_time`` is the first member's timestamp, reused for every written member.
+    """
+
+    parts: dict[str, bytes]
+    order: list[str] = field(default_factory=list)
+    date_time: tuple[int, int, int, int, int, int] = FIXED_DATE
+
+    def copy(self) -> Package:
+        return Package(dict(self.parts), list(self.order), self.date_time)
+
+
+def read_package(data: bytes, limits: DocxLimits, *, label: str = "document") -> Package:
+    """Open a package safely; raise a typed :class:`DocxError` for anything unmergeable."""
+    if data[:8] == OLE_MAGIC:
+        raise EncryptedDocxError(
+            f"{label} is password-protected (an encrypted Office file)",
+            hint="remove the password in Word to let gitsync merge it",
+        )
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+        raise NotAZipError(f"{label} is not a readable Word package ({e})") from e
+    if len(infos) > limits.max_entries:
+        raise LimitExceededError(
+            f"{label} has {len(infos)} zip entries (limit {limits.max_entries})",
+            limit="max_entries",
+        )
+    seen: set[str] = set()
+    total = 0
+    for info in infos:
+        name = info.filename
+        if name in seen or name.lower() in seen:
+            raise MalformedPartError(f"{label} has a duplicate zip entry {name!r}", part=name)
+        seen.add(name)
+        seen.add(name.lower())
+        if info.flag_bits & 0x1:
+            raise EncryptedDocxError(f"{label} has an encrypted zip entry {name!r}", part=name)
+        _check_sizes(info, limits, label)
+        total += info.file_size
+        if total > limits.max_total_size:
+            raise LimitExceededError(
+                f"{label} is over {limits.max_total_size} bytes uncompressed",
+                limit="max_total_size",
+            )
+    parts: dict[str, bytes] = {}
+    order: list[str] = []
+    for info in infos:
+        if info.is_dir():
+            continue
+        try:
+            with zf.open(info) as fh:
+                content = fh.read(limits.max_entry_size + 1)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError,
+                NotImplementedError) as e:
+            raise NotAZipError(f"{label}: entry {info.filename!r} is unreadable ({e})",
+                               part=info.filename) from e
+        if len(content) > limits.max_entry_size:
+            raise LimitExceededError(
+                f"{label}: entry {info.filename!r} is too large", limit="max_entry_size",
+                part=info.filename,
+            )
+        parts[info.filename] = content
+        order.append(info.filename)
+    if DOCUMENT_PART not in parts:
+        raise MissingPartError(f"{label} has no {DOCUMENT_PART}", part=DOCUMENT_PART)
+    if CONTENT_TYPES not in parts:
+        raise MissingPartError(f"{label} has no {CONTENT_TYPES}", part=CONTENT_TYPES)
+    date_time = infos[0].date_time if infos else FIXED_DATE
+    return Package(parts, order, date_time)
+
+
+def _check_sizes(info: zipfile.ZipInfo, limits: DocxLimits, label: str) -> None:
+    if info.file_size > limits.max_entry_size:
+        raise LimitExceededError(
+            f"{label}: entry {info.filename!r} is {info.file_size} bytes uncompressed "
+            f"(limit {limits.max_entry_size})",
+            limit="max_entry_size", part=info.filename,
+        )
+    if info.filename.endswith((".xml", ".rels")) and info.file_size > limits.max_xml_size:
+        raise LimitExceededError(
+            f"{label}: XML part {info.filename!r} is over {limits.max_xml_size} bytes",
+            limit="max_xml_size", part=info.filename,
+        )
+    if info.file_size > limits.ratio_floor:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if ratio > limits.max_ratio:
+            raise LimitExceededError(
+                f"{label}: entry {info.filename!r} compresses {ratio:.0f}:1 "
+                f"(limit {limits.max_ratio:.0f}:1), refusing a possible zip bomb",
+                limit="max_ratio", part=info.filename,
+            )
+
+
+def parse_xml(data: bytes, part: str, limits: DocxLimits) -> etree._Element:
+    """Parse one part safely; DTDs are refused outright (OOXML never uses them)."""
+    if len(data) > limits.max_xml_size:
+        raise LimitExceededError(f"XML part {part!r} is too large", limit="max_xml_size",
+                                 part=part)
+    try:
+        root = etree.fromstring(data, parser=_parser(limits))
+    except etree.XMLSyntaxError as e:
+        raise MalformedPartError(f"part {part!r} is not well-formed XML ({e})", part=part) from e
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise MalformedPartError(f"part {part!r} declares a DTD, which Word never writes",
+                                 part=part)
+    return root
+
+
+def serialize_xml(root: etree._Element) -> bytes:
+    """Serialize a part the way Word writes it (declaration with standalone, CRLF after it)."""
+    body = etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n' + body
+
+
+def write_package(pkg: Package) -> bytes:
+    """Zip the parts deterministically: original order first, new parts sorted after."""
+    names = [n for n in pkg.order if n in pkg.parts]
+    names += sorted(n for n in pkg.parts if n not in set(names))
+    # [Content_Types].xml first, as Word and the spec recommend.
+    if CONTENT_TYPES in names:
+        names.remove(CONTENT_TYPES)
+        names.insert(0, CONTENT_TYPES)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in names:
+            info = zipfile.ZipInfo(name, date_time=pkg.date_time)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o600 << 16
+            zf.writestr(info, pkg.parts[name])
+    return buf.getvalue()
