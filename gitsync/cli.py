@@ -151,8 +151,12 @@ def cmd_log(svc: Service, a: argparse.Namespace) -> int:
 def cmd_show(svc: Service, a: argparse.Namespace) -> int:
     data = svc.show(a.path, a.rev, folder_arg=a.folder)
     sys.stdout.flush()
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # stdout replaced by a text stream (embedding, tests)
+        sys.stdout.write(data.decode("utf-8", "replace"))
+    else:
+        buffer.write(data)
+        buffer.flush()
     return EXIT_OK
 
 

@@ -28,6 +28,7 @@ from gitsync.model import ChangeKind, CommitInfo, FileChange
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+_NEWEST_FIRST = pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME
 
 pygit2.option(pygit2.enums.Option.ENABLE_FSYNC_GITDIR, True)
 
@@ -296,15 +297,23 @@ class Repo:
         entry = index[path] if in_index else None
         if stat.S_ISREG(st.st_mode) and not os.access(full, os.R_OK):
             return StagedPath(path, "unreadable", "permission denied")
+        error: Exception | None = None
         try:
             index.add(path)
         except (pygit2.GitError, OSError) as e:
-            return StagedPath(path, "unreadable", str(e))
+            error = e
         try:
             after = full.lstat()
         except FileNotFoundError:
-            index.remove(path)
+            if path in index and error is None:
+                index.remove(path)
+            if entry is not None:
+                index.add(entry)
             return StagedPath(path, "unstable", "deleted while being read")
+        if error is not None:
+            if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+                return StagedPath(path, "unstable", "still being written")
+            return StagedPath(path, "unreadable", str(error))
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             # Restore what was there: the next attempt reads the settled file.
             if entry is not None:
@@ -369,7 +378,7 @@ class Repo:
         if self._repo.head_is_unborn and start is None:
             return
         walker = self._repo.walk(start or self._repo.head.target,
-                                 pygit2.enums.SortMode.TIME)
+                                 _NEWEST_FIRST)
         walker.simplify_first_parent()
         count = 0
         current = path
@@ -412,7 +421,7 @@ class Repo:
         """The newest first-parent commit made at or before WHEN (epoch seconds)."""
         if self._repo.head_is_unborn:
             return None
-        walker = self._repo.walk(self._repo.head.target, pygit2.enums.SortMode.TIME)
+        walker = self._repo.walk(self._repo.head.target, _NEWEST_FIRST)
         walker.simplify_first_parent()
         for commit in walker:
             if commit.commit_time <= when:

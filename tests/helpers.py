@@ -1,0 +1,125 @@
+"""Builders and checkers shared by the tests: the real git CLI is the independent judge."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from gitsync import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def git(repo: Path, *args: str, check: bool = True) -> str:
+    """Run the real git CLI and return its stdout."""
+    r = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    if check and r.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {r.stderr}")
+    return r.stdout
+
+
+def commit_count(repo: Path, ref: str = "HEAD") -> int:
+    return int(git(repo, "rev-list", "--count", ref).strip())
+
+
+def fsck_clean(repo: Path) -> None:
+    r = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, f"git fsck failed: {r.stdout}{r.stderr}"
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    """Run gitsync's CLI in-process; returns (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+
+    old = Path.cwd()
+    try:
+        if cwd:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as e:
+                code = int(e.code or 0)
+    finally:
+        os.chdir(old)
+    return code, out.getvalue(), err.getvalue()
+
+
+def gitsync_exe() -> list[str]:
+    return [sys.executable, "-m", "gitsync.cli"]
+
+
+def run_proc(*args: str, cwd: Path | None = None, timeout: float = 60
+             ) -> subprocess.CompletedProcess[str]:
+    """Run gitsync as a separate process, as a user would."""
+    return subprocess.run([*gitsync_exe(), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 15.0, interval: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
+
+
+class DaemonProc:
+    """A real `gitsync run` process; stopped (SIGTERM, then SIGKILL) when the block ends."""
+
+    def __init__(self, *args: str, log: Path) -> None:
+        self.log = log
+        self.fh = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([*gitsync_exe(), "run", "--no-web", *args],
+                                     stdout=self.fh, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        assert wait_for(lambda: "running" in self.output() or self.proc.poll() is not None,
+                        timeout), self.output()
+        assert self.proc.poll() is None, f"daemon exited early:\n{self.output()}"
+
+    def terminate(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.fh.close()
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.fh.close()
+
+
+@contextlib.contextmanager
+def daemon(*args: str, log: Path) -> Iterator[DaemonProc]:
+    d = DaemonProc(*args, log=log)
+    try:
+        d.wait_ready()
+        yield d
+    finally:
+        if d.proc.poll() is None:
+            d.terminate()
+        if not d.fh.closed:
+            d.fh.close()
+
+
+def write_in_chunks(path: Path, chunks: list[bytes], pause: float) -> None:
+    with open(path, "wb") as fh:
+        for c in chunks:
+            fh.write(c)
+            fh.flush()
+            time.sleep(pause)

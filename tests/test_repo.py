@@ -1,0 +1,248 @@
+"""The repository adapter against real repositories, checked with the git CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gitsync.committer import Committer, commit_message
+from gitsync.errors import LockedError
+from gitsync.ignore import IgnoreRules
+from gitsync.repo import Repo
+from tests.helpers import commit_count, fsck_clean, git
+
+
+def make_repo(tmp_path: Path) -> Repo:
+    d = tmp_path / "folder"
+    d.mkdir()
+    return Repo.init(d)
+
+
+def commit(repo: Repo, *paths: str, limit: int = 10**9):
+    return repo.commit_paths(list(paths), device="laptop", size_limit=limit,
+                             message_for=lambda ch: commit_message("laptop", ch))
+
+
+def test_commit_only_touches_given_paths(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo.workdir / "a.txt").write_text("a")
+    (repo.workdir / "b.txt").write_text("b")
+    out = commit(repo, "a.txt")
+    assert out.commit is not None
+    assert git(repo.workdir, "ls-files").split() == ["a.txt"]
+    # b.txt was never looked at; git sees it as untracked, a.txt as clean
+    assert git(repo.workdir, "status", "--porcelain").strip() == "?? b.txt"
+    assert "Gitsync-Device: laptop" in git(repo.workdir, "log", "-1", "--format=%B")
+    fsck_clean(repo.workdir)
+
+
+def test_unchanged_path_makes_no_commit(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo.workdir / "a.txt").write_text("a")
+    commit(repo, "a.txt")
+    assert commit(repo, "a.txt").commit is None
+    assert commit_count(repo.workdir) == 1
+
+
+def test_delete_rename_and_message(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    for n in ("one.txt", "two.txt", "three.txt", "four.txt"):
+        (repo.workdir / n).write_text(n * 20)
+    commit(repo, "one.txt", "two.txt", "three.txt", "four.txt")
+    (repo.workdir / "one.txt").rename(repo.workdir / "uno.txt")
+    (repo.workdir / "two.txt").unlink()
+    (repo.workdir / "three.txt").write_text("changed")
+    (repo.workdir / "new.txt").write_text("new")
+    out = commit(repo, "one.txt", "uno.txt", "two.txt", "three.txt", "new.txt")
+    assert out.commit is not None
+    assert out.commit.summary == "laptop: added new.txt, edited three.txt (+2 more)"
+    kinds = {c.path: c.kind.value for c in out.commit.changes}
+    assert kinds == {"new.txt": "added", "three.txt": "edited", "uno.txt": "renamed",
+                     "two.txt": "deleted"}
+    assert git(repo.workdir, "status", "--porcelain") == ""
+
+
+def test_symlink_is_committed_as_a_link_not_followed(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    secret = tmp_path / "outside.txt"
+    secret.write_text("outside the folder")
+    os.symlink(secret, repo.workdir / "link")
+    commit(repo, "link")
+    ls = git(repo.workdir, "ls-tree", "HEAD", "link").split()
+    assert ls[0] == "120000"
+    assert git(repo.workdir, "cat-file", "-p", ls[2]) == str(secret)
+
+
+def test_executable_bit_is_recorded(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    script = repo.workdir / "run.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    commit(repo, "run.sh")
+    assert git(repo.workdir, "ls-tree", "HEAD", "run.sh").startswith("100755")
+
+
+def test_large_file_is_held_back_with_a_reason(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo.workdir / "big.bin").write_bytes(b"x" * 5000)
+    (repo.workdir / "small.txt").write_text("ok")
+    out = commit(repo, "big.bin", "small.txt", limit=1000)
+    assert [h.path for h in out.held_back] == ["big.bin"]
+    assert out.held_back[0].status == "too-large"
+    assert git(repo.workdir, "ls-files").split() == ["small.txt"]
+
+
+def test_directory_events_are_expanded(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    c = Committer(repo, "laptop", size_limit=10**9, ignore=IgnoreRules())
+    sub = repo.workdir / "photos" / "2024"
+    sub.mkdir(parents=True)
+    (sub / "a.jpg").write_bytes(b"a")
+    (sub / "b.jpg").write_bytes(b"b")
+    (sub / "~$lock.docx").write_bytes(b"tmp")
+    assert c.commit(["photos"]).commit is not None
+    assert sorted(git(repo.workdir, "ls-files").split()) == ["photos/2024/a.jpg",
+                                                            "photos/2024/b.jpg"]
+    import shutil
+
+    shutil.rmtree(repo.workdir / "photos")
+    res = c.commit(["photos"])
+    assert res.commit is not None and len(res.commit.changes) == 2
+    assert git(repo.workdir, "ls-files") == ""
+
+
+def test_gitignore_is_asked_of_libgit2(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo.workdir / ".gitignore").write_text("*.log\nbuild/\n!keep.log\n")
+    c = Committer(repo, "laptop", size_limit=10**9, ignore=IgnoreRules())
+    assert not c.wanted("x.log")
+    assert c.wanted("keep.log")
+    assert not c.wanted("build/out.o")
+    assert c.wanted("notes.txt")
+
+
+def test_branch_moves_only_by_compare_and_swap(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo.workdir / "a.txt").write_text("1")
+    first = commit(repo, "a.txt").commit
+    assert first is not None
+    (repo.workdir / "a.txt").write_text("2")
+    git(repo.workdir, "-c", "user.name=u", "-c", "user.email=u@x", "commit", "-qam", "by user")
+    user_tip = git(repo.workdir, "rev-parse", "HEAD").strip()
+    from gitsync.errors import RepoError
+
+    with pytest.raises(RepoError):
+        repo.update_ref("refs/heads/main", first.id, expected_old=first.id)
+    assert git(repo.workdir, "rev-parse", "HEAD").strip() == user_tip
+
+
+def _spawn_lock_holder(lock: Path, keep_open: bool) -> subprocess.Popen[bytes]:
+    code = (
+        "import os, sys, time\n"
+        f"fd = os.open({str(lock)!r}, os.O_CREAT | os.O_EXCL | os.O_WRONLY)\n"
+        "os.write(fd, b'x')\n"
+        + ("" if keep_open else "os.close(fd)\n")
+        + "print('locked', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert p.stdout is not None and p.stdout.readline().strip() == b"locked"
+    return p
+
+
+def test_stale_lock_of_a_killed_process_is_recovered(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo.workdir / "a.txt").write_text("1")
+    commit(repo, "a.txt")
+    lock = repo.gitdir / "index.lock"
+    holder = _spawn_lock_holder(lock, keep_open=True)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert lock.exists()
+    (repo.workdir / "a.txt").write_text("2")
+    out = commit(repo, "a.txt")  # meets the lock, finds it stale, removes it, goes on
+    assert out.commit is not None
+    assert not lock.exists()
+    fsck_clean(repo.workdir)
+
+
+def test_live_lock_is_never_broken(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo.workdir / "a.txt").write_text("1")
+    commit(repo, "a.txt")
+    lock = repo.gitdir / "index.lock"
+    holder = _spawn_lock_holder(lock, keep_open=True)
+    try:
+        (repo.workdir / "a.txt").write_text("2")
+        with pytest.raises(LockedError):
+            commit(repo, "a.txt")
+        assert lock.exists()
+        assert repo.clear_stale_locks() == []
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_lock_of_a_running_git_in_the_repo_is_kept(tmp_path: Path) -> None:
+    # git may close a lock's descriptor while still owning it (e.g. during hooks): a git
+    # process working in the repo keeps the lock alive even if nobody has it open.
+    repo = make_repo(tmp_path)
+    lock = repo.gitdir / "HEAD.lock"
+    lock.write_text("x")
+    fake_git = tmp_path / "git-hook-runner"
+    fake_git.write_text("#!/bin/sh\nsleep 30\n")
+    fake_git.chmod(0o755)
+    p = subprocess.Popen([str(fake_git)], cwd=repo.workdir)
+    try:
+        time.sleep(0.2)
+        assert repo.clear_stale_locks() == []
+        assert lock.exists()
+    finally:
+        p.kill()
+        p.wait()
+    assert repo.clear_stale_locks() == [lock]
+
+
+def test_pause_reasons(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo.workdir / "a.txt").write_text("1")
+    commit(repo, "a.txt")
+    assert repo.pause_reason() is None
+    git(repo.workdir, "checkout", "-q", "--detach")
+    assert "detached" in (repo.pause_reason() or "")
+    git(repo.workdir, "checkout", "-q", "main")
+    (repo.gitdir / "MERGE_HEAD").write_text(repo.head_id() + "\n")
+    assert "merge" in (repo.pause_reason() or "")
+
+
+def test_half_written_file_is_held_back(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    path = repo.workdir / "growing.bin"
+    path.write_bytes(b"x" * 1000)
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import time\n"
+        f"f = open({str(path)!r}, 'ab')\n"
+        "end = time.time() + 2\n"
+        "while time.time() < end:\n"
+        "    f.write(b'y' * 20000); f.flush(); time.sleep(0.002)\n"
+    )])
+    try:
+        time.sleep(0.2)
+        statuses = set()
+        for _ in range(20):
+            out = commit(repo, "growing.bin")
+            statuses |= {h.status for h in out.held_back}
+            if out.commit:
+                break
+        assert "unstable" in statuses
+    finally:
+        writer.wait()
+    out = commit(repo, "growing.bin")
+    data = git(repo.workdir, "cat-file", "-s", "HEAD:growing.bin").strip()
+    assert int(data) == path.stat().st_size
