@@ -189,7 +189,7 @@ class _DocxMerge:
                                                  Target="comments.xml"))
         self._settle_rels(o_doc, merged_rels, mapping)
         self.out.parts[DOCUMENT_PART] = serialize_xml(o_doc)
-        self.out.parts[DOC_RELS] = serialize_xml(merged_rels)
+        self._put_if_changed(DOC_RELS, merged_rels)
         self._content_types(new_comments and len(comments) > n_comments)
         data = write_package(self.out)
         validate_package(data, self.lim)
@@ -356,7 +356,17 @@ class _DocxMerge:
         merged = merge_content_types(ct_o, others, set(self.out.parts))
         if add_comments:
             add_override(merged, "word/comments.xml", CT_COMMENTS)
-        self.out.parts[CONTENT_TYPES] = serialize_xml(merged)
+        self._put_if_changed(CONTENT_TYPES, merged)
+
+    def _put_if_changed(self, name: str, root: etree._Element) -> None:
+        """Keep ours' exact bytes when the merged part says the same thing."""
+        old = self.po.parts.get(name)
+        if old is not None:
+            same = parse_xml(old, name, self.lim)
+            if etree.tostring(same) == etree.tostring(root):
+                self.out.parts[name] = old
+                return
+        self.out.parts[name] = serialize_xml(root)
 
 
 def _free_id(rels: etree._Element) -> str:

@@ -17,7 +17,7 @@ from lxml import etree
 
 from gitsync.merge.base import Conflict
 from gitsync.merge.docx.conflicts import Tracker, conflict_blocks
-from gitsync.merge.docx.merge3 import merge3
+from gitsync.merge.docx.merge3 import matching_blocks, merge3
 from gitsync.merge.docx.ooxml import W14_PARAID, W_P, W_SDT, W_TBL, W_TR, visible_text
 from gitsync.merge.docx.runs import canon
 
@@ -186,12 +186,8 @@ def _refine(base: list[etree._Element], ours: list[etree._Element],
         ins_o = [ours[j] for j in go[g]]
         ins_t = [theirs[j] for j in gt[g]]
         if ins_o and ins_t:
-            if [ko[j] for j in go[g]] == [kt[j] for j in gt[g]]:
-                out.extend(ins_o)
-            else:
-                where = f"{prefix}{describe(ins_o[0])} {len(out) + 1}"
-                ctx.conflict(where, "", _text(ins_o), _text(ins_t), "insert/insert")
-                out.extend(_render(ctx, ins_o, ins_t, ""))
+            _merge_inserts(ins_o, ins_t, [ko[j] for j in go[g]], [kt[j] for j in gt[g]],
+                           ctx, prefix, out)
         else:
             out.extend(ins_o or ins_t)
         if g == len(base):
@@ -219,6 +215,23 @@ def _refine(base: list[etree._Element], ours: list[etree._Element],
             if ko[jo] != kb[g]:
                 ctx.conflict(where, visible_text(b), visible_text(o), "", "edit/delete")
                 out.extend(_render(ctx, [o], [], visible_text(b)))
+
+
+def _merge_inserts(ins_o: list[etree._Element], ins_t: list[etree._Element], ko: list[str],
+                   kt: list[str], ctx: Ctx, prefix: str, out: list[etree._Element]) -> None:
+    """Both sides inserted at one place: blocks both inserted appear once, and where they
+    inserted different blocks between those, that stretch is a conflict."""
+    io = it = 0
+    for mo, mt, n in matching_blocks(ko, kt):
+        so, st = ins_o[io:mo], ins_t[it:mt]
+        if so and st:
+            where = f"{prefix}{describe(so[0])} {len(out) + 1}"
+            ctx.conflict(where, "", _text(so), _text(st), "insert/insert")
+            out.extend(_render(ctx, so, st, ""))
+        else:
+            out.extend(so or st)
+        out.extend(ins_o[mo:mo + n])
+        io, it = mo + n, mt + n
 
 
 def _render(ctx: Ctx, ours: list[etree._Element], theirs: list[etree._Element],

@@ -71,10 +71,13 @@ def merge_paragraph(b: etree._Element, o: etree._Element, t: etree._Element, ctx
     if ppr is not None:
         p.append(copy.deepcopy(ppr))
     tracker = ctx.tracker
+    pending: list[Segment] = []
     for clash, ob, oo, ot in pieces:
         if not clash:
-            p.extend(build_runs(ob))
+            pending.extend(ob)  # built together so equal formatting joins into one run
             continue
+        p.extend(build_runs(pending))
+        pending = []
         base_text = segments_text(ob)
         ctx.conflict(where, base_text, segments_text(oo), segments_text(ot), "content")
         cid = tracker.new_comment(ctx.comment_text(base_text))
@@ -87,4 +90,5 @@ def merge_paragraph(b: etree._Element, o: etree._Element, t: etree._Element, ctx
         if cid is not None:
             p.append(tracker.range_end(cid))
             p.append(tracker.reference_run(cid))
+    p.extend(build_runs(pending))
     return [p]

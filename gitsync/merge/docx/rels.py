@@ -126,7 +126,7 @@ def merge_content_types(ours: etree._Element, others: list[etree._Element],
     for name in sorted(parts):
         if name == "[Content_Types].xml" or name in overrides:
             continue
-        ext = posixpath.splitext(name)[1].lstrip(".").lower()
+        ext = posixpath.basename(name).rpartition(".")[2].lower()
         if ext not in defaults:
             guess = mimetypes.guess_type("x." + ext)[0] or "application/octet-stream"
             d = etree.Element(CT_DEFAULT, Extension=ext, ContentType=guess)

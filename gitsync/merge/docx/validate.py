@@ -51,6 +51,8 @@ def _check(parts: dict[str, bytes], roots: dict[str, etree._Element]) -> None:
     ct = roots[CONTENT_TYPES]
     defaults = {d.get("Extension", "").lower() for d in ct.iter(CT_DEFAULT)}
     overrides = {o.get("PartName", "").lstrip("/") for o in ct.iter(CT_OVERRIDE)}
+    if "" in defaults:
+        _fail("content types declare a default for an empty extension", CONTENT_TYPES)
     for name in parts:
         if name == CONTENT_TYPES:
             continue

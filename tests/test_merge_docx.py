@@ -1,0 +1,431 @@
+"""Three-way merge of generated Word documents: each kind of content, conflicts, identities.
+
+Every merge output here is self-checked, opened with python-docx, and queued for one
+LibreOffice conversion at the end of the module, whose text must hold both sides' edits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docx_builders as B
+import pytest
+from lxml import etree
+
+from gitsync.merge.base import MergeResult
+from gitsync.merge.docx import DocxMerger, diff_docx, docx_text, merge_docx
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def lo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[B.LibreOffice]:
+    yield B.LibreOffice(tmp_path_factory.mktemp("lo-merge"))
+
+
+def merge(base: bytes | None, ours: bytes, theirs: bytes) -> MergeResult:
+    r = merge_docx(base, ours, theirs, ours_label="laptop", theirs_label="phone", now=NOW)
+    B.assert_valid(r.data)
+    return r
+
+
+def test_different_paragraphs_both_survive(lo: B.LibreOffice) -> None:
+    base = B.numbered(8)
+    ours = B.edit(base, B.replace_in(2, "lorem", "OURSWORD"))
+    theirs = B.edit(base, B.replace_in(6, "dolor", "THEIRSWORD"))
+    r = merge(base, ours, theirs)
+    assert r.clean and not r.conflicts_in_document
+    t = B.texts(r.data)
+    assert "OURSWORD" in t[2] and "THEIRSWORD" in t[6]
+    lo.add("different_paragraphs", r.data, "OURSWORD", "THEIRSWORD")
+
+
+def test_neighbouring_paragraphs_are_not_a_conflict(lo: B.LibreOffice) -> None:
+    base = B.numbered(5)
+    ours = B.edit(base, B.set_para(2, "Ours rewrote paragraph two entirely."))
+    theirs = B.edit(base, B.set_para(3, "Theirs rewrote paragraph three entirely."))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    t = B.texts(r.data)
+    assert t[2] == "Ours rewrote paragraph two entirely."
+    assert t[3] == "Theirs rewrote paragraph three entirely."
+    assert len(t) == 5
+    lo.add("neighbours", r.data, "Ours rewrote", "Theirs rewrote")
+
+
+def test_inserts_deletes_and_edits_combine(lo: B.LibreOffice) -> None:
+    base = B.numbered(10)
+    ours = B.edit(B.edit(base, B.insert_before(3, "Inserted by ours.")), B.delete_para(8))
+    theirs = B.edit(B.edit(base, B.append_para("Appended by theirs.")),
+                    B.replace_in(5, "amet", "AMET"))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    t = B.texts(r.data)
+    assert t[3] == "Inserted by ours."
+    assert t[-1] == "Appended by theirs."
+    assert not any(x.startswith("Paragraph 7:") for x in t)
+    assert any("AMET" in x for x in t)
+    assert len(t) == 11
+    lo.add("insert_delete_edit", r.data, "Inserted by ours.", "Appended by theirs.", "AMET")
+
+
+def test_same_paragraph_different_words_merge(lo: B.LibreOffice) -> None:
+    base = B.paras("The quick brown fox jumps over the lazy dog.", "Second.")
+    ours = B.edit(base, B.replace_in(0, "quick", "swift"))
+    theirs = B.edit(base, B.replace_in(0, "lazy", "sleepy"))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    assert B.texts(r.data)[0] == "The swift brown fox jumps over the sleepy dog."
+    lo.add("same_paragraph_words", r.data, "The swift brown fox jumps over the sleepy dog.")
+
+
+def test_word_merge_keeps_run_formatting() -> None:
+    base = B.formatted(("Plain start ", ""), ("bold middle", "b"), (" italic end", "i"))
+    ours = B.edit(base, lambda d: setattr(d.paragraphs[0].runs[0], "text", "Plain begin "))
+    theirs = B.edit(base, lambda d: setattr(d.paragraphs[0].runs[2], "text", " italic finish"))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    p = B.load(r.data).paragraphs[0]
+    assert p.text == "Plain begin bold middle italic finish"
+    by_fmt = {(bool(run.bold), bool(run.italic)): run.text for run in p.runs}
+    assert "bold middle" in by_fmt[(True, False)]
+    assert "italic finish" in by_fmt[(False, True)]
+
+
+def test_character_level_when_both_insert_in_one_word() -> None:
+    base = B.paras("colour")
+    r = merge(base, B.paras("colours"), B.paras("Xcolour"))
+    assert r.clean
+    assert B.texts(r.data)[0] == "Xcolours"
+
+
+def _conflict_case() -> tuple[bytes, bytes, bytes]:
+    base = B.paras("Intro stays.", "The meeting is on Monday at noon.", "Outro stays.")
+    ours = B.edit(base, B.replace_in(1, "Monday", "Tuesday"))
+    theirs = B.edit(base, B.replace_in(1, "Monday", "Friday"))
+    return base, ours, theirs
+
+
+def test_true_conflict_becomes_tracked_change(lo: B.LibreOffice) -> None:
+    base, ours, theirs = _conflict_case()
+    r = merge(base, ours, theirs)
+    assert r.conflicts_in_document
+    assert len(r.conflicts) == 1
+    c = r.conflicts[0]
+    assert (c.base, c.ours, c.theirs) == ("Monday", "Tuesday", "Friday")
+    assert c.where == "paragraph 2"
+    revs = B.revisions(r.data)
+    assert ("del", "phone", "Tuesday") in revs
+    assert ("ins", "phone", "Friday") in revs
+    root = etree.fromstring(B.read_part(r.data, "word/document.xml"))
+    dates = {el.get(B.q("date")) for el in root.iter(B.q("ins"), B.q("del"))}
+    assert dates == {"2026-01-02T03:04:05Z"}
+    comments = B.read_part(r.data, "word/comments.xml").decode()
+    assert "Monday" in comments
+    accepted, rejected = B.accept_all(r.data), B.reject_all(r.data)
+    B.assert_valid(accepted)
+    B.assert_valid(rejected)
+    assert docx_text(accepted) == docx_text(theirs)
+    assert docx_text(rejected) == docx_text(ours)
+    lo.add("conflict", r.data, "Intro stays.", "Outro stays.")
+    lo.add("conflict_accepted", accepted, "Friday")
+    lo.add("conflict_rejected", rejected, "Tuesday")
+
+
+def test_delete_versus_edit_is_a_conflict() -> None:
+    base = B.paras("Keep one.", "Disputed paragraph here.", "Keep two.")
+    ours = B.edit(base, B.delete_para(1))
+    theirs = B.edit(base, B.replace_in(1, "Disputed", "Edited"))
+    r = merge(base, ours, theirs)
+    assert r.conflicts_in_document and r.conflicts[0].kind == "delete/edit"
+    assert docx_text(B.accept_all(r.data)) == docx_text(theirs)
+    assert docx_text(B.reject_all(r.data)) == docx_text(ours)
+    r2 = merge(base, theirs, ours)
+    assert r2.conflicts[0].kind == "edit/delete"
+    assert docx_text(B.accept_all(r2.data)) == docx_text(ours)
+    assert docx_text(B.reject_all(r2.data)) == docx_text(theirs)
+
+
+def test_different_insertions_at_same_place_conflict() -> None:
+    base = B.paras("First.", "Last.")
+    ours = B.edit(base, B.insert_before(1, "Ours in the middle."))
+    theirs = B.edit(base, B.insert_before(1, "Theirs in the middle."))
+    r = merge(base, ours, theirs)
+    assert r.conflicts and r.conflicts[0].kind == "insert/insert"
+    assert docx_text(B.accept_all(r.data)) == docx_text(theirs)
+    assert docx_text(B.reject_all(r.data)) == docx_text(ours)
+
+
+def test_same_insertion_on_both_sides_once() -> None:
+    base = B.paras("First.", "Last.")
+    both = B.edit(base, B.insert_before(1, "Same middle."))
+    r = merge(base, both, B.edit(base, B.insert_before(1, "Same middle.")))
+    assert r.clean and B.texts(r.data) == ["First.", "Same middle.", "Last."]
+
+
+def test_existing_tracked_changes_are_not_nested() -> None:
+    base, ours, theirs = _conflict_case()
+    first = merge(base, ours, theirs).data
+    # Ours now holds revisions; theirs edits the same paragraph again.
+    again = B.edit(theirs, B.replace_in(1, "noon", "midnight"))
+    r = merge(theirs, first, again)
+    B.assert_valid(r.data)
+    root = etree.fromstring(B.read_part(r.data, "word/document.xml"))
+    for outer in root.iter(B.q("ins"), B.q("del")):
+        assert not list(outer.iter(B.q("ins"), B.q("del")))[1:], "nested revisions"
+    assert any("midnight" in t for t in B.texts(r.data))
+
+
+def test_table_cells_merge(lo: B.LibreOffice) -> None:
+    base = B.table([["a1", "b1"], ["a2", "b2"], ["a3", "b3"]])
+
+    def cell(i: int, j: int, text: str):
+        return lambda d: setattr(d.tables[0].cell(i, j), "text", text)
+
+    ours = B.edit(base, cell(0, 1, "OURS-B1"))
+    theirs = B.edit(B.edit(base, cell(2, 0, "THEIRS-A3")), lambda d: d.tables[0].add_row())
+    r = merge(base, ours, theirs)
+    assert r.clean
+    t = B.load(r.data).tables[0]
+    assert t.cell(0, 1).text == "OURS-B1" and t.cell(2, 0).text == "THEIRS-A3"
+    assert len(t.rows) == 4
+    lo.add("table", r.data, "OURS-B1", "THEIRS-A3")
+
+
+def test_table_grid_change_is_one_conflict() -> None:
+    base = B.table([["a1", "b1"], ["a2", "b2"]])
+    ours = B.edit(base, lambda d: d.tables[0].add_column(B.Inches(1)))
+    theirs = B.edit(base, lambda d: setattr(d.tables[0].cell(0, 0), "text", "T"))
+    r = merge(base, ours, theirs)
+    assert [c.kind for c in r.conflicts] == ["table"]
+    assert B.load(B.accept_all(r.data)).tables[-1].cell(0, 0).text == "T"
+    rejected = B.load(B.reject_all(r.data))
+    assert len(rejected.tables) == 1 and len(rejected.tables[0].columns) == 3
+
+
+def test_lists_merge(lo: B.LibreOffice) -> None:
+    base = B.bullet_list("apples", "pears", "plums")
+    ours = B.edit(base, B.insert_before(2, "OURS-cherries", "List Bullet"))
+    theirs = B.edit(base, B.replace_in(3, "plums", "THEIRS-figs"))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    d = B.load(r.data)
+    assert [p.text for p in d.paragraphs] == ["A list:", "apples", "OURS-cherries", "pears",
+                                              "THEIRS-figs"]
+    assert all(p.style.name == "List Bullet" for p in d.paragraphs[1:])
+    lo.add("lists", r.data, "OURS-cherries", "THEIRS-figs")
+
+
+def test_headers_and_footers_merge(lo: B.LibreOffice) -> None:
+    base = B.with_header("Header text", "Footer text", "Body.")
+
+    def header(text: str):
+        return lambda d: setattr(d.sections[0].header.paragraphs[0], "text", text)
+
+    ours = B.edit(B.edit(base, header("OURS header")), B.append_para("OURS body"))
+    theirs = B.edit(base, lambda d: setattr(d.sections[0].footer.paragraphs[0], "text",
+                                            "THEIRS footer"))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    d = B.load(r.data)
+    assert d.sections[0].header.paragraphs[0].text == "OURS header"
+    assert d.sections[0].footer.paragraphs[0].text == "THEIRS footer"
+    lo.add("headers", r.data, "OURS body")
+
+
+def test_header_both_edited_merges_by_paragraph() -> None:
+    base = B.with_header("Header words here", "Footer", "Body.")
+
+    def header(old: str, new: str):
+        def fn(d):
+            p = d.sections[0].header.paragraphs[0]
+            p.text = p.text.replace(old, new)
+        return fn
+
+    r = merge(base, B.edit(base, header("Header", "HEAD")), B.edit(base, header("here", "HERE")))
+    assert r.clean
+    assert B.load(r.data).sections[0].header.paragraphs[0].text == "HEAD words HERE"
+
+
+def test_footnotes_from_both_sides_kept(lo: B.LibreOffice) -> None:
+    base = B.add_footnotes(B.paras("Alpha.", "Beta.", "Gamma."), {0: "Note on alpha."})
+    ours = B.edit_xml(base, "word/footnotes.xml", lambda r: _set_note(r, "1", "OURS note."))
+    theirs = B.edit(base, B.append_para("THEIRS appended."))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    assert b"OURS note." in B.read_part(r.data, "word/footnotes.xml")
+    assert "THEIRS appended." in B.texts(r.data)
+    lo.add("footnotes", r.data, "THEIRS appended.")
+
+
+def test_footnotes_added_on_both_sides_get_distinct_ids() -> None:
+    base = B.paras("Alpha.", "Beta.", "Gamma.")
+    ours = B.add_footnotes(base, {0: "Ours note."})
+    theirs = B.add_footnotes(base, {2: "Theirs note."})
+    r = merge(base, ours, theirs)
+    B.assert_valid(r.data)
+    notes = etree.fromstring(B.read_part(r.data, "word/footnotes.xml"))
+    ids = [n.get(B.q("id")) for n in notes.iter(B.q("footnote"))]
+    assert len(ids) == len(set(ids))
+    text = etree.tostring(notes).decode()
+    assert "Ours note." in text and "Theirs note." in text
+    doc = etree.fromstring(B.read_part(r.data, "word/document.xml"))
+    refs = [el.get(B.q("id")) for el in doc.iter(B.q("footnoteReference"))]
+    assert len(refs) == 2 and len(set(refs)) == 2
+
+
+def _set_note(root: etree._Element, nid: str, text: str) -> None:
+    for n in root.iter(B.q("footnote")):
+        if n.get(B.q("id")) == nid:
+            next(n.iter(B.q("t"))).text = text
+
+
+def test_comments_kept_and_merged(lo: B.LibreOffice) -> None:
+    base = B.with_comment("Commented text.", "Base comment", "Second para.")
+    ours = B.edit(base, B.append_para("OURS para."))
+    theirs = B.edit(base, lambda d: d.add_comment(d.paragraphs[1].runs[0], text="THEIRS note",
+                                                  author="T"))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    comments = B.read_part(r.data, "word/comments.xml").decode()
+    assert "Base comment" in comments and "THEIRS note" in comments
+    d = B.load(r.data)
+    assert {c.text for c in d.comments} == {"Base comment", "THEIRS note"}
+    lo.add("comments", r.data, "OURS para.", "Commented text.")
+
+
+def test_comments_added_on_both_sides_renumbered() -> None:
+    base = B.paras("One.", "Two.")
+    ours = B.edit(base, lambda d: d.add_comment(d.paragraphs[0].runs[0], text="Ours c"))
+    theirs = B.edit(base, lambda d: d.add_comment(d.paragraphs[1].runs[0], text="Theirs c"))
+    r = merge(base, ours, theirs)
+    d = B.load(r.data)
+    assert sorted(c.text for c in d.comments) == ["Ours c", "Theirs c"]
+
+
+def test_images_from_both_sides_kept_with_renamed_clash(lo: B.LibreOffice) -> None:
+    base = B.paras("Text only.")
+    ours = B.edit(base, lambda d: d.add_picture(B.io.BytesIO(B.png((255, 0, 0)))))
+    theirs = B.edit(base, lambda d: d.add_picture(B.io.BytesIO(B.png((0, 0, 255)))))
+    r = merge(base, ours, theirs)
+    B.assert_valid(r.data)
+    media = [n for n in B.zipfile.ZipFile(B.io.BytesIO(r.data)).namelist() if "media/" in n]
+    images = {B.read_part(r.data, n) for n in media}
+    assert B.png((255, 0, 0)) in images and B.png((0, 0, 255)) in images
+    accepted = B.accept_all(r.data)
+    B.assert_valid(accepted)
+    lo.add("images", r.data, "Text only.")
+
+
+def test_image_added_by_one_side(lo: B.LibreOffice) -> None:
+    base = B.paras("Alpha.", "Beta.")
+    ours = B.edit(base, lambda d: d.add_picture(B.io.BytesIO(B.png((0, 255, 0)))))
+    theirs = B.edit(base, B.replace_in(0, "Alpha", "THEIRS-alpha"))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    assert len(B.load(r.data).inline_shapes) == 1
+    lo.add("image_one_side", r.data, "THEIRS-alpha")
+
+
+def test_styles_added_on_both_sides_union(lo: B.LibreOffice) -> None:
+    base = B.paras("Plain.")
+
+    def styled(name: str):
+        def fn(d):
+            st = d.styles.add_style(name, 1)
+            st.font.italic = True
+            d.add_paragraph(f"{name} text", style=st)
+        return fn
+
+    r = merge(base, B.edit(base, styled("OursStyle")), B.edit(base, styled("TheirsStyle")))
+    names = {s.name for s in B.load(r.data).styles}
+    assert {"OursStyle", "TheirsStyle"} <= names
+    lo.add("styles", r.data, "Plain.")
+
+
+def test_add_add_without_base(lo: B.LibreOffice) -> None:
+    ours, theirs = B.paras("Shared.", "Ours only."), B.paras("Shared.", "Theirs only.")
+    r = merge(None, ours, theirs)
+    assert [c.kind for c in r.conflicts] == ["insert/insert"]
+    assert docx_text(B.accept_all(r.data)) == docx_text(theirs)
+    assert docx_text(B.reject_all(r.data)) == docx_text(ours)
+    lo.add("add_add", r.data, "Shared.")
+
+
+def test_identities_are_byte_exact() -> None:
+    base = B.numbered(4)
+    other = B.edit(base, B.append_para("x"))
+    assert merge(base, base, base).data == base
+    assert merge(base, base, other).data == other
+    assert merge(base, other, base).data == other
+    assert merge(base, other, other).data == other
+
+
+def test_untouched_paragraphs_serialize_as_they_were() -> None:
+    base = B.numbered(6)
+    ours = B.edit(base, B.replace_in(1, "lorem", "L1"))
+    theirs = B.edit(base, B.replace_in(4, "lorem", "L4"))
+    r = merge(base, ours, theirs)
+    src = etree.fromstring(B.read_part(ours, "word/document.xml")).find(B.q("body"))
+    out = etree.fromstring(B.read_part(r.data, "word/document.xml")).find(B.q("body"))
+    for i in (0, 2, 3, 5):
+        assert etree.tostring(out[i]) == etree.tostring(src[i])
+
+
+def test_noise_is_not_an_edit() -> None:
+    base = B.paras("Alpha beta gamma.", "Delta.")
+
+    def noisy(root: etree._Element) -> None:
+        p = root.find(".//w:body/w:p", B.NS)
+        p.set(B.q("rsidR"), "00AB12CD")
+        r = p.find(B.q("r"))
+        t = r.find(B.q("t"))
+        # Split the run in two identical-format runs, add proofing marks and _GoBack.
+        r2 = etree.Element(B.q("r"))
+        t2 = etree.SubElement(r2, B.q("t"))
+        t.text, t2.text = "Alpha be", "ta gamma."
+        r.addnext(r2)
+        r.addprevious(etree.Element(B.q("proofErr"), {B.q("type"): "spellStart"}))
+        r2.addnext(etree.Element(B.q("bookmarkStart"), {B.q("id"): "0", B.q("name"): "_GoBack"}))
+        p.append(etree.Element(B.q("bookmarkEnd"), {B.q("id"): "0"}))
+
+    ours = B.edit_xml(base, "word/document.xml", noisy)
+    theirs = B.edit(base, B.replace_in(0, "gamma", "GAMMA"))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    assert B.texts(r.data)[0] == "Alpha beta GAMMA."
+
+
+def test_deterministic_output() -> None:
+    base, ours, theirs = _conflict_case()
+    a = merge_docx(base, ours, theirs, ours_label="a", theirs_label="b")
+    b = merge_docx(base, ours, theirs, ours_label="a", theirs_label="b")
+    assert a.data == b.data
+
+
+def test_merger_protocol() -> None:
+    m = DocxMerger()
+    base, ours, theirs = _conflict_case()
+    assert m.name == "docx"
+    assert m.accepts("Report.DOCX", None, b"", b"")
+    assert m.accepts("noext", base, ours, theirs)
+    assert not m.accepts("notes.txt", b"a", b"b", b"c")
+    r = m.merge(base, ours, theirs, ours_label="laptop", theirs_label="phone", path="r.docx")
+    assert r.conflicts_in_document
+
+
+def test_diff_and_text() -> None:
+    old = B.table([["a", "b"]], before="Hello world.", after="Bye.")
+    new = B.edit(old, B.replace_in(0, "world", "there"))
+    assert docx_text(old) == "Hello world.\na\tb\nBye.\n"
+    changes = diff_docx(old, new)
+    assert len(changes) == 1 and changes[0].op == "change"
+    assert [(w.op, w.old, w.new) for w in changes[0].words] == [("replace", "world", "there")]
+
+
+def test_zz_libreoffice_converts_every_output(lo: B.LibreOffice, tmp_path: Path) -> None:
+    if not lo.docs:
+        lo.add("fallback", merge(B.paras("a"), B.paras("b"), B.paras("a")).data, "b")
+    lo.check()
