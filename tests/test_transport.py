@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gitsync.errors import FolderError, RemoteError, UserError
+from gitsync.errors import FolderError, LockedError, RemoteError, RepoError, UserError
 from gitsync.remoteurl import (
     RemoteKind,
     RemoteUrlError,
@@ -61,6 +61,13 @@ def commit(repo: Path, name: str = "a.txt", text: str = "hello\n") -> str:
     git(repo, "add", name)
     git(repo, "commit", "-q", "-m", f"write {name}")
     return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture(autouse=True)
+def no_users_ssh_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests decide themselves whether a user-chosen ssh command is present."""
+    for var in ("GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT"):
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
@@ -210,6 +217,15 @@ def test_push_to_checked_out_branch_reports_server_reason(local: Path, tmp_path:
     assert "refused the update" in info.value.message
 
 
+def test_push_goes_to_push_url(local: Path, remote: Path, tmp_path: Path) -> None:
+    mirror = bare(tmp_path / "push-only.git")
+    git(local, "remote", "set-url", "--push", "origin", str(mirror))
+    tip = commit(local)
+    Transport(local).push("origin", tip, "main", expect=None)
+    assert git(mirror, "rev-parse", "refs/heads/main") == tip
+    assert git(remote, "for-each-ref") == ""
+
+
 def test_push_unknown_source_is_local_error(local: Path) -> None:
     commit(local)
     with pytest.raises(Exception) as info:
@@ -283,6 +299,51 @@ def test_unsupported_url_is_user_error(local: Path) -> None:
     git(local, "remote", "add", "helper", "ext::sh -c touch% /tmp/pwned")
     with pytest.raises(RemoteUrlError):
         Transport(local).ls_remote("helper", "main")
+
+
+def test_url_is_vetted_after_insteadof_rewrite(local: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    git(local, "config", "url.ext::sh -c touch% " + str(marker) + "% #.insteadOf", "evil:")
+    git(local, "config", "protocol.ext.allow", "always")
+    with pytest.raises(RemoteUrlError):
+        Transport(local).ls_remote("evil:x", "main")
+    assert not marker.exists()
+
+
+def test_held_ref_lock_is_locked_error(local: Path, remote: Path, tmp_path: Path) -> None:
+    other = work(tmp_path / "other")
+    commit(other)
+    git(other, "push", "-q", str(remote), "HEAD:refs/heads/main")
+    lock = local / ".git" / "refs" / "remotes" / "origin" / "main.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("")
+    with pytest.raises(LockedError) as info:
+        Transport(local).fetch("origin", "main", into="refs/remotes/origin/main")
+    assert info.value.lock_path == str(lock)
+
+
+def test_missing_repo_dir_is_repo_error(tmp_path: Path) -> None:
+    with pytest.raises(RepoError):
+        Transport(tmp_path / "gone").ls_remote("origin", "main")
+
+
+def test_our_ssh_command_reaches_ssh(local: Path, tmp_path: Path) -> None:
+    # An `ssh` first on PATH records how git invoked it, then fails like a refused connection.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "ssh-args"
+    fake = bin_dir / "ssh"
+    fake.write_text(
+        f'#!/bin/sh\necho "$@" > {log}\n'
+        'echo "ssh: connect to host example.invalid port 22: Connection refused" >&2\nexit 255\n'
+    )
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    with pytest.raises(RemoteUnreachable):
+        Transport(local, env=env).ls_remote("git@example.invalid:r.git", "main")
+    args = log.read_text().split()
+    assert args[:4] == ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+    assert "git@example.invalid" in args
 
 
 def _result(detail: str) -> object:

@@ -41,6 +41,13 @@ def commit(repo: Path, name: str, text: str = "hello\n") -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
+@pytest.fixture(autouse=True)
+def no_users_ssh_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sets the ssh command it means to test, nothing leaks in from the machine."""
+    for var in ("GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT"):
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[SshServer]:
     with SshServer(tmp_path / "sshd") as srv:
@@ -122,6 +129,14 @@ def test_named_remote_over_ssh_alias(
     t.push("origin", tip, "main", expect=None)
     assert t.ls_remote("origin", "main") == tip
     assert t.fetch("origin", "main", into="refs/remotes/origin/main") == tip
+
+
+def test_users_core_ssh_command_is_kept(server: SshServer, local: Path, bare: Path) -> None:
+    git(local, "config", "core.sshCommand", server.ssh_command())
+    tip = commit(local, "a.txt")
+    t = Transport(local, timeout=30)
+    t.push(server.url(bare), tip, "main", expect=None)
+    assert t.ls_remote(server.url(bare), "main") == tip
 
 
 def _assert_refused_everywhere(
