@@ -167,7 +167,7 @@ class _DocxMerge:
         t_rels = t_rels if t_rels is not None else empty_rels()
         o_rels = self.parse(self.po.parts, DOC_RELS)
         merged_rels, mapping = merge_rels(o_rels if o_rels is not None else empty_rels(),
-                                          t_rels)
+                                          t_rels, self.parse(self.bparts, DOC_RELS))
         remap_rids(t_doc, mapping)
         self._remap_notes(t_doc)
         self._merge_parts()
@@ -278,7 +278,8 @@ class _DocxMerge:
             rt = parse_xml(xt, name, self.lim)
             return xt if latest_core(ro, rt) is rt else xo
         if name.endswith(".rels"):
-            merged, _ = merge_rels(parse_xml(xo, name, self.lim), parse_xml(xt, name, self.lim))
+            merged, _ = merge_rels(parse_xml(xo, name, self.lim), parse_xml(xt, name, self.lim),
+                                   parse_xml(xb, name, self.lim) if xb is not None else None)
             return serialize_xml(merged)
         if name.endswith(".xml") and name.startswith("word/"):
             rb = parse_xml(xb, name, self.lim) if xb is not None else None
@@ -338,15 +339,27 @@ class _DocxMerge:
             target = resolve(DOCUMENT_PART, rel.get("Target", ""))
             if target in self.out.parts:
                 continue
-            for _, _, parts in sources:
-                if target in parts:
-                    self.out.parts[target] = parts[target]
-                    rn = rels_name(target)
-                    if rn in parts and rn not in self.out.parts:
-                        self.out.parts[rn] = parts[rn]
-                    break
-            else:
+            if rel.get("Id") in used:
+                for _, _, parts in sources:
+                    if target in parts:
+                        self._restore(target, parts, depth=3)
+                        break
+            if target not in self.out.parts:
                 rels.remove(rel)
+
+    def _restore(self, part: str, parts: dict[str, bytes], depth: int) -> None:
+        """Bring back a part the merged body still uses, with what it points to."""
+        self.out.parts[part] = parts[part]
+        rn = rels_name(part)
+        if rn not in parts or depth == 0:
+            return
+        self.out.parts[rn] = parts[rn]
+        for rel in parse_xml(parts[rn], rn, self.lim).iter(REL):
+            if rel.get("TargetMode") == "External":
+                continue
+            target = resolve(part, rel.get("Target", ""))
+            if target in parts and target not in self.out.parts:
+                self._restore(target, parts, depth - 1)
 
     def _content_types(self, add_comments: bool) -> None:
         ct_o = parse_xml(self.po.parts[CONTENT_TYPES], CONTENT_TYPES, self.lim)

@@ -48,8 +48,8 @@ def _next_id(used: set[str]) -> str:
     return f"rId{n}"
 
 
-def merge_rels(ours: etree._Element, theirs: etree._Element) -> tuple[etree._Element,
-                                                                       dict[str, str]]:
+def merge_rels(ours: etree._Element, theirs: etree._Element,
+               base: etree._Element | None = None) -> tuple[etree._Element, dict[str, str]]:
     """Ours' relationships plus theirs' new ones; returns the map of theirs' ids to merged ids.
 
     A theirs relationship pointing where one of ours already points reuses ours' id; a new
@@ -61,12 +61,15 @@ def merge_rels(ours: etree._Element, theirs: etree._Element) -> tuple[etree._Ele
     for rel in merged.iter(REL):
         by_spec.setdefault(_spec(rel), rel.get("Id", ""))
         used.add(rel.get("Id", ""))
+    in_base = {_spec(r) for r in base.iter(REL)} if base is not None else set()
     mapping: dict[str, str] = {}
     for rel in theirs.iter(REL):
         rid, spec = rel.get("Id", ""), _spec(rel)
         if spec in by_spec:
             mapping[rid] = by_spec[spec]
             continue
+        if spec in in_base:
+            continue  # ours removed it; theirs kept it unchanged
         new = rid if rid not in used else _next_id(used)
         used.add(new)
         mapping[rid] = new
@@ -93,7 +96,7 @@ def referenced_rids(root: etree._Element) -> set[str]:
     out: set[str] = set()
     for el in root.iter():
         for name, value in el.attrib.items():
-            if name.startswith(_R_PREFIX):
+            if name.startswith(_R_PREFIX) and value:
                 out.add(value)
     return out
 
