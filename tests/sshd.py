@@ -18,8 +18,8 @@ calling :meth:`SshServer.stop`) terminates the group and waits, so no process ou
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 import shlex
 import shutil
 import signal
@@ -85,7 +85,7 @@ class SshServer:
     def __init__(self, root: Path, *, start_timeout: float = 10.0) -> None:
         self.root = root
         self.start_timeout = start_timeout
-        self.user = getpass.getuser()
+        self.user = pwd.getpwuid(os.getuid()).pw_name  # who sshd will log us in as
         self.port = 0
         self.host_key = root / "ssh_host_ed25519_key"
         self.client_key = root / "client_key"
