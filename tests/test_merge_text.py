@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from gitsync.errors import MergeError
 from gitsync.merge.base import MergeResult
-from gitsync.merge.diff3 import diff3
+from gitsync.merge.diff3 import Hunk, diff3, diff_hunks
 from gitsync.merge.text import NotTextError, TextMerger
 from gitsync.merge.textcodec import decode, split_lines
 from gitsync.merge.words import tokenize
@@ -333,6 +333,38 @@ def test_diff3_chunks_cover_every_version() -> None:
         assert spans[0][0] == 0 and spans[-1][1] == len(seq)
         assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
     assert [c.kind for c in chunks] == ["same", "ours", "same", "theirs", "same", "ours"]
+
+
+def test_deleting_one_of_equal_lines_is_placed_last_like_git() -> None:
+    assert diff_hunks(list("xaaay"), list("xaay")) == [Hunk(3, 4, 3, 3)]
+    assert diff_hunks(list("xaay"), list("xaaay")) == [Hunk(3, 3, 3, 4)]
+
+
+def test_diff_hunks_rebuild_the_other_side() -> None:
+    a = tokenize("the cat sat on the mat and the dog sat on the log")
+    b = tokenize("a cat sat on a mat while the dog lay on the log today")
+    rebuilt: list[str] = []
+    pos = 0
+    for h in diff_hunks(a, b):
+        rebuilt += a[pos : h.base_start] + b[h.side_start : h.side_end]
+        pos = h.base_end
+    assert rebuilt + a[pos:] == b
+
+
+def test_heavily_repeated_lines_stay_fast_and_safe() -> None:
+    # No unique lines to anchor on: a large gap is treated as replaced instead of being
+    # searched at quadratic-or-worse cost. The result is still a correct (conflicted) merge.
+    import random
+
+    rng = random.Random(7)
+    sides = []
+    for _ in range(3):
+        lines = ["\n", "x\n"] * 3000
+        rng.shuffle(lines)
+        sides.append("".join(lines).encode())
+    r = merge(*sides)
+    assert r.data == sides[1]
+    assert not r.clean
 
 
 # --- agreement with git merge-file ---------------------------------------------------------

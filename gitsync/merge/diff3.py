@@ -15,6 +15,7 @@ usual case, a large file with a few edits, close to linear.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -51,25 +52,133 @@ class Chunk:
 
 def diff_hunks(a: Sequence[T], b: Sequence[T]) -> list[Hunk]:
     """The ranges where ``a`` and ``b`` differ, in order; never two touching hunks."""
-    n, m = len(a), len(b)
-    limit = min(n, m)
-    pre = 0
-    while pre < limit and a[pre] == b[pre]:
-        pre += 1
-    suf = 0
-    while suf < limit - pre and a[n - 1 - suf] == b[m - 1 - suf]:
-        suf += 1
-    a_end, b_end = n - suf, m - suf
-    if pre == a_end and pre == b_end:
+    # Interning makes every later comparison an int comparison and every hash a cheap one.
+    ids: dict[T, int] = {}
+    ai = [ids.setdefault(x, len(ids)) for x in a]
+    bi = [ids.setdefault(x, len(ids)) for x in b]
+    hunks: list[Hunk] = []
+    i = j = 0
+    for mi, mj, size in _matches(ai, bi):
+        if i < mi or j < mj:
+            hunks.append(Hunk(i, mi, j, mj))
+        i, j = mi + size, mj + size
+    if i < len(ai) or j < len(bi):
+        hunks.append(Hunk(i, len(ai), j, len(bi)))
+    return _slide_down(hunks, ai, bi)
+
+
+def _slide_down(hunks: list[Hunk], a: list[int], b: list[int]) -> list[Hunk]:
+    """Move pure insertions and deletions as far down as equal lines allow, as git does.
+
+    Deleting one of three equal lines can be reported at any of them; git reports the last,
+    and since where a hunk sits decides whether it touches the other side's edit, doing the
+    same keeps our clean merges equal to git's. A hunk that comes to touch the next one is
+    joined with it.
+    """
+    out: list[Hunk] = []
+    for k, h in enumerate(hunks):
+        i1, i2, j1, j2 = h.base_start, h.base_end, h.side_start, h.side_end
+        limit = hunks[k + 1].base_start if k + 1 < len(hunks) else len(a)
+        if j1 == j2:
+            while i2 < limit and a[i1] == a[i2]:
+                i1, i2, j1, j2 = i1 + 1, i2 + 1, j1 + 1, j2 + 1
+        elif i1 == i2:
+            while i1 < limit and b[j1] == b[j2]:
+                i1, i2, j1, j2 = i1 + 1, i2 + 1, j1 + 1, j2 + 1
+        if out and out[-1].base_end == i1 and out[-1].side_end == j1:
+            prev = out.pop()
+            i1, j1 = prev.base_start, prev.side_start
+        out.append(Hunk(i1, i2, j1, j2))
+    return out
+
+
+def _matches(a: list[int], b: list[int]) -> list[tuple[int, int, int]]:
+    """Matching blocks ``(i, j, size)`` of ``a`` and ``b``, in order, never adjacent.
+
+    Patience-style: elements unique in both ranges and in increasing order on both sides are
+    anchors, and the gaps between anchors are solved the same way; a gap without such anchors
+    goes to SequenceMatcher when it is small (its cost grows fast with repeated elements), and
+    is otherwise left as one replacement. Common leading and trailing elements of every range
+    are matched first, so insertions and deletions land where git puts them.
+    """
+    raw: list[tuple[int, int, int]] = []
+    stack = [(0, len(a), 0, len(b))]
+    while stack:
+        alo, ahi, blo, bhi = stack.pop()
+        head = 0
+        while alo + head < ahi and blo + head < bhi and a[alo + head] == b[blo + head]:
+            head += 1
+        if head:
+            raw.append((alo, blo, head))
+            alo, blo = alo + head, blo + head
+        tail = 0
+        while alo < ahi - tail and blo < bhi - tail and a[ahi - 1 - tail] == b[bhi - 1 - tail]:
+            tail += 1
+        if tail:
+            raw.append((ahi - tail, bhi - tail, tail))
+            ahi, bhi = ahi - tail, bhi - tail
+        if alo == ahi or blo == bhi:
+            continue
+        anchors = _anchors(a, b, alo, ahi, blo, bhi)
+        if anchors:
+            prev_i, prev_j = alo, blo
+            for i, j in anchors:
+                raw.append((i, j, 1))
+                stack.append((prev_i, i, prev_j, j))
+                prev_i, prev_j = i + 1, j + 1
+            stack.append((prev_i, ahi, prev_j, bhi))
+        elif (ahi - alo) * (bhi - blo) <= SMALL_GAP:
+            matcher = SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
+            raw += [(alo + i, blo + j, n) for i, j, n in matcher.get_matching_blocks() if n]
+    raw.sort()
+    merged: list[tuple[int, int, int]] = []
+    for i, j, n in raw:
+        if merged and merged[-1][0] + merged[-1][2] == i and merged[-1][1] + merged[-1][2] == j:
+            merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + n)
+        else:
+            merged.append((i, j, n))
+    return merged
+
+
+#: Gaps (rows x columns) up to this size without unique anchors use SequenceMatcher (about
+#: 10 ms at worst); larger ones, only seen with heavily repeated lines, count as replaced.
+SMALL_GAP = 160_000
+
+
+def _anchors(
+    a: list[int], b: list[int], alo: int, ahi: int, blo: int, bhi: int
+) -> list[tuple[int, int]]:
+    """Pairs (i, j) of elements unique in both ranges, longest run increasing on both sides."""
+    count: dict[int, int] = {}
+    for x in a[alo:ahi]:
+        count[x] = count.get(x, 0) + 1
+    in_b: dict[int, int] = {}
+    for j in range(blo, bhi):
+        x = b[j]
+        if count.get(x) == 1:
+            in_b[x] = -1 if x in in_b else j
+    pairs = [(i, in_b[a[i]]) for i in range(alo, ahi) if in_b.get(a[i], -1) >= 0]
+    if not pairs:
         return []
-    if pre in (a_end, b_end):
-        return [Hunk(pre, a_end, pre, b_end)]
-    matcher = SequenceMatcher(None, a[pre:a_end], b[pre:b_end], autojunk=False)
-    return [
-        Hunk(pre + i1, pre + i2, pre + j1, pre + j2)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
-        if tag != "equal"
-    ]
+    # Longest increasing subsequence of the b positions (patience sorting).
+    tops: list[int] = []  # b position ending the best run of each length
+    tops_at: list[int] = []  # index in pairs of that element
+    back: list[int] = []
+    for k, (_, j) in enumerate(pairs):
+        n = bisect_left(tops, j)
+        if n == len(tops):
+            tops.append(j)
+            tops_at.append(k)
+        else:
+            tops[n] = j
+            tops_at[n] = k
+        back.append(tops_at[n - 1] if n else -1)
+    out: list[tuple[int, int]] = []
+    k = tops_at[-1]
+    while k >= 0:
+        out.append(pairs[k])
+        k = back[k]
+    return out[::-1]
 
 
 def diff3(base: Sequence[T], ours: Sequence[T], theirs: Sequence[T]) -> list[Chunk]:
