@@ -153,8 +153,8 @@ def test_empty_labels_give_bare_markers() -> None:
     assert r.marked == b"<<<<<<<\nb\n=======\nc\n>>>>>>>\n"
 
 
-def test_word_level_can_be_turned_off() -> None:
-    r = merge(b"a\nb\n", b"A\nb\n", b"a\nB\n", word_level=False)
+def test_refinement_can_be_turned_off() -> None:
+    r = merge(b"a\nb\n", b"A\nb\n", b"a\nB\n", refine=False)
     assert len(r.conflicts) == 1
     assert r.data == b"A\nb\n"
 

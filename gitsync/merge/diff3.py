@@ -181,8 +181,16 @@ def _anchors(
     return out[::-1]
 
 
-def diff3(base: Sequence[T], ours: Sequence[T], theirs: Sequence[T]) -> list[Chunk]:
-    """Split the merge of three sequences into consecutive chunks covering all of each one."""
+def diff3(
+    base: Sequence[T], ours: Sequence[T], theirs: Sequence[T], *, touching_conflicts: bool = True
+) -> list[Chunk]:
+    """Split the merge of three sequences into consecutive chunks covering all of each one.
+
+    With ``touching_conflicts`` (git's rule) edits of both sides that touch end to end form one
+    group; without it only edits sharing a base element, or two insertions at the same place
+    (whose order nobody can tell), do. The text merger uses the second form only inside
+    groups the first form found, to let edits of neighbouring lines both through.
+    """
     events = sorted(
         [(h.base_start, h.base_end, 0, h) for h in diff_hunks(base, ours)]
         + [(h.base_start, h.base_end, 1, h) for h in diff_hunks(base, theirs)],
@@ -196,7 +204,7 @@ def diff3(base: Sequence[T], ours: Sequence[T], theirs: Sequence[T]) -> list[Chu
         lo, hi = events[i][0], events[i][1]
         group = [events[i]]
         i += 1
-        while i < len(events) and events[i][0] <= hi:
+        while i < len(events) and _joins(group, hi, events[i], touching_conflicts):
             hi = max(hi, events[i][1])
             group.append(events[i])
             i += 1
@@ -225,6 +233,21 @@ def diff3(base: Sequence[T], ours: Sequence[T], theirs: Sequence[T]) -> list[Chu
     if pos < len(base):
         chunks.append(_same(pos, len(base), delta))
     return chunks
+
+
+def _joins(
+    group: list[tuple[int, int, int, Hunk]],
+    hi: int,
+    event: tuple[int, int, int, Hunk],
+    touching_conflicts: bool,
+) -> bool:
+    """Whether ``event`` belongs to the group of hunks ending at base index ``hi``."""
+    start, end, side = event[0], event[1], event[2]
+    if start != hi:
+        return start < hi
+    if touching_conflicts:
+        return True
+    return start == end and any(e[0] == e[1] == start and e[2] != side for e in group)
 
 
 def merge_clean(base: Sequence[T], ours: Sequence[T], theirs: Sequence[T]) -> list[T] | None:

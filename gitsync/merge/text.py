@@ -28,7 +28,7 @@ from typing import Literal, TypeVar
 
 from gitsync.errors import MergeError
 from gitsync.merge.base import Conflict, MergeResult
-from gitsync.merge.diff3 import diff3, pick
+from gitsync.merge.diff3 import Chunk, diff3, pick
 from gitsync.merge.textcodec import (
     Decoded,
     Encoding,
@@ -76,12 +76,13 @@ class TextMerger:
         self,
         *,
         conflict_style: ConflictStyle = "merge",
-        word_level: bool = True,
+        refine: bool = True,
         max_tokens: int = MAX_TOKENS,
     ) -> None:
-        """``conflict_style="diff3"`` adds the ``||||||| base`` section to ``marked``."""
+        """``conflict_style="diff3"`` adds the ``||||||| base`` section to ``marked``;
+        ``refine=False`` gives git's plain line-level result (touching edits conflict)."""
         self.conflict_style = conflict_style
-        self.word_level = word_level
+        self.refine = refine
         self.max_tokens = max_tokens
 
     def accepts(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> bool:
@@ -106,15 +107,15 @@ class TextMerger:
             # 8-bit files: labels go in as their UTF-8 bytes, as git writes them.
             ours_label = ours_label.encode("utf-8").decode("latin-1")
             theirs_label = theirs_label.encode("utf-8").decode("latin-1")
-        data, marked, conflicts, word_merged = self._merge_lines(
+        data, marked, conflicts, refined = self._merge_lines(
             *prepared.lines, ours_label=ours_label, theirs_label=theirs_label
         )
         if prepared.normalised and prepared.eol == "crlf":
             data = data.replace("\n", "\r\n")
             marked = marked.replace("\n", "\r\n")
         notes: tuple[str, ...] = ()
-        if word_merged:
-            notes = (f"{word_merged} region(s) edited on both sides were merged word by word",)
+        if refined:
+            notes = (f"merged {refined} place(s) where both sides edited neighbouring text",)
         data_bytes = encode(data, prepared.encoding)
         return MergeResult(
             data=data_bytes,
@@ -132,42 +133,59 @@ class TextMerger:
         ours_label: str,
         theirs_label: str,
     ) -> tuple[str, str, list[Conflict], int]:
-        """Merged text (ours in conflicts), marked text, conflicts, count of word merges."""
+        """Merged text (ours in conflicts), marked text, conflicts, groups git would not merge."""
         data: list[str] = []
         marked: list[str] = []
         conflicts: list[Conflict] = []
-        word_merged = 0
+        refined = 0
         for chunk in diff3(base, ours, theirs):
             if chunk.kind != "conflict":
                 part = pick(chunk, base, ours, theirs)
                 data.extend(part)
                 marked.extend(part)
                 continue
-            b_part = base[chunk.base[0] : chunk.base[1]]
-            o_part = ours[chunk.ours[0] : chunk.ours[1]]
-            t_part = theirs[chunk.theirs[0] : chunk.theirs[1]]
-            b_text, o_text, t_text = "".join(b_part), "".join(o_part), "".join(t_part)
-            if self.word_level:
-                merged = merge_words(b_text, o_text, t_text, max_tokens=self.max_tokens)
-                if merged is not None:
-                    word_merged += 1
-                    lines = split_lines(merged)
-                    data.extend(lines)
-                    marked.extend(lines)
+            b_group = base[chunk.base[0] : chunk.base[1]]
+            o_group = ours[chunk.ours[0] : chunk.ours[1]]
+            t_group = theirs[chunk.theirs[0] : chunk.theirs[1]]
+            whole = Chunk("conflict", (0, len(b_group)), (0, len(o_group)), (0, len(t_group)))
+            subchunks = [whole]
+            if self.refine:
+                # Git's rule made this one group; only edits that share a line (or insert at
+                # the same place) really collide, the rest merge line by line here.
+                subchunks = diff3(b_group, o_group, t_group, touching_conflicts=False)
+            conflicts_before = len(conflicts)
+            for sub in subchunks:
+                if sub.kind != "conflict":
+                    part = pick(sub, b_group, o_group, t_group)
+                    data.extend(part)
+                    marked.extend(part)
                     continue
-            first = len(data) + 1
-            data.extend(o_part)
-            conflicts.append(
-                Conflict(
-                    where=_where(first, len(o_part)),
-                    base=b_text,
-                    ours=o_text,
-                    theirs=t_text,
-                    kind="content",
+                b_part = b_group[sub.base[0] : sub.base[1]]
+                o_part = o_group[sub.ours[0] : sub.ours[1]]
+                t_part = t_group[sub.theirs[0] : sub.theirs[1]]
+                b_text, o_text, t_text = "".join(b_part), "".join(o_part), "".join(t_part)
+                if self.refine:
+                    merged = merge_words(b_text, o_text, t_text, max_tokens=self.max_tokens)
+                    if merged is not None:
+                        lines = split_lines(merged)
+                        data.extend(lines)
+                        marked.extend(lines)
+                        continue
+                first = len(data) + 1
+                data.extend(o_part)
+                conflicts.append(
+                    Conflict(
+                        where=_where(first, len(o_part)),
+                        base=b_text,
+                        ours=o_text,
+                        theirs=t_text,
+                        kind="content",
+                    )
                 )
-            )
-            marked.extend(self._markers(b_part, o_part, t_part, ours_label, theirs_label))
-        return "".join(data), "".join(marked), conflicts, word_merged
+                marked.extend(self._markers(b_part, o_part, t_part, ours_label, theirs_label))
+            if len(conflicts) == conflicts_before:
+                refined += 1
+        return "".join(data), "".join(marked), conflicts, refined
 
     def _markers(
         self,
