@@ -116,6 +116,24 @@ def test_identical_change_plus_an_adjacent_one_merges() -> None:
     assert r.data == b"A\nB\nc\n"
 
 
+def test_deleted_line_next_to_an_edited_line_merges() -> None:
+    r = merge(b"a\nb\nc\n", b"a\nc\n", b"a\nb\nC c\n")
+    assert r.clean
+    assert r.data == b"a\nC c\n"
+
+
+def test_insertion_before_a_line_the_other_side_replaced_merges() -> None:
+    r = merge(b"a\nb\nc\n", b"a\nnew\nb\nc\n", b"a\nB\nc\n")
+    assert r.clean
+    assert r.data == b"a\nnew\nB\nc\n"
+
+
+def test_without_refinement_the_result_is_gits(tmp_path: Path) -> None:
+    base, ours, theirs = b"a\nb\nc\n", b"A\nb\nc\n", b"a\nB\nc\n"
+    r = merge(base, ours, theirs, refine=False)
+    assert (r.marked, 1) == git_merge_file(tmp_path, base, ours, theirs)
+
+
 def test_insertions_at_the_same_place_with_different_text_conflict() -> None:
     r = merge(b"a\nb\n", b"a\nmine\nb\n", b"a\nyours\nb\n")
     assert r.data == b"a\nmine\nb\n"
