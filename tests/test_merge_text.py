@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from gitsync.errors import MergeError
 from gitsync.merge.base import MergeResult
 from gitsync.merge.diff3 import Hunk, diff3, diff_hunks
-from gitsync.merge.text import NotTextError, TextMerger
+from gitsync.merge.text import NotTextError, TextMerger, TextTooLargeError
 from gitsync.merge.textcodec import decode, split_lines
 from gitsync.merge.words import tokenize
 
@@ -226,6 +226,13 @@ def test_conflict_on_a_last_line_without_newline_matches_git(tmp_path: Path) -> 
     assert r.marked == git_out == b"a\n<<<<<<< ours\nB\n=======\nC\n>>>>>>> theirs\n"
 
 
+def test_encoding_changed_differently_on_both_sides_keeps_ours_with_a_note() -> None:
+    ours = codecs.BOM_UTF16_LE + "a\nb\n".encode("utf-16-le")
+    r = merge("é\nb\n".encode(), ours, codecs.BOM_UTF8 + b"a\nB\n")
+    assert r.data == codecs.BOM_UTF16_LE + "a\nB\n".encode("utf-16-le")
+    assert r.notes[0] == "both sides changed the encoding; kept ours (utf-16-le)"
+
+
 # --- encodings ----------------------------------------------------------------------------
 
 
@@ -303,6 +310,15 @@ def test_non_text_is_refused(data: bytes) -> None:
 
 def test_utf8_with_rare_controls_is_still_text() -> None:
     assert decode(b"a\x1b[1mbold\x1b[0m\n\x0c") is not None
+
+
+def test_too_large_sides_are_refused() -> None:
+    merger = TextMerger(max_bytes=10)
+    assert merger.accepts("f", b"a\n", b"b\n" * 10, b"c\n")
+    with pytest.raises(TextTooLargeError) as info:
+        merger.merge(b"a\n", b"b\n" * 10, b"c\n", ours_label="o", theirs_label="t", path="f")
+    assert isinstance(info.value, MergeError)
+    assert info.value.limit == 10
 
 
 # --- add/add (no base) ----------------------------------------------------------------------

@@ -45,8 +45,19 @@ logger = logging.getLogger(__name__)
 
 ConflictStyle = Literal["merge", "diff3"]
 MARKER_SIZE = 7
+#: Larger sides are not merged as text (the diff would take seconds and the result be unreadable).
+MAX_BYTES = 32 * 1024 * 1024
 
 V = TypeVar("V")
+
+
+class TextTooLargeError(MergeError):
+    """A side is larger than the text merger's limit (``max_bytes``)."""
+
+    def __init__(self, message: str, *, path: str = "", limit: int) -> None:
+        super().__init__(message, hint="the file is kept as ours and theirs saved as a copy")
+        self.path = path
+        self.limit = limit
 
 
 class NotTextError(MergeError):
@@ -65,6 +76,7 @@ class _Prepared:
     normalised: bool
     eol: EolStyle
     encoding: Encoding
+    notes: tuple[str, ...]
 
 
 class TextMerger:
@@ -78,12 +90,15 @@ class TextMerger:
         conflict_style: ConflictStyle = "merge",
         refine: bool = True,
         max_tokens: int = MAX_TOKENS,
+        max_bytes: int = MAX_BYTES,
     ) -> None:
         """``conflict_style="diff3"`` adds the ``||||||| base`` section to ``marked``;
-        ``refine=False`` gives git's plain line-level result (touching edits conflict)."""
+        ``refine=False`` gives git's plain line-level result (touching edits conflict);
+        sides over ``max_bytes`` are refused with :class:`TextTooLargeError`."""
         self.conflict_style = conflict_style
         self.refine = refine
         self.max_tokens = max_tokens
+        self.max_bytes = max_bytes
 
     def accepts(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> bool:
         """True when all present sides are text in compatible encodings."""
@@ -100,6 +115,12 @@ class TextMerger:
         path: str = "",
     ) -> MergeResult:
         """Merge three versions of a text file; ``base=None`` merges two added files."""
+        if max(len(base or b""), len(ours), len(theirs)) > self.max_bytes:
+            raise TextTooLargeError(
+                f"{path or 'file'} is over {self.max_bytes} bytes, too large to merge as text",
+                path=path,
+                limit=self.max_bytes,
+            )
         prepared = _prepare(base, ours, theirs)
         if prepared is None:
             raise NotTextError(f"{path or 'file'} is not text in one encoding", path=path)
@@ -113,9 +134,9 @@ class TextMerger:
         if prepared.normalised and prepared.eol == "crlf":
             data = data.replace("\n", "\r\n")
             marked = marked.replace("\n", "\r\n")
-        notes: tuple[str, ...] = ()
+        notes = prepared.notes
         if refined:
-            notes = (f"merged {refined} place(s) where both sides edited neighbouring text",)
+            notes += (f"merged {refined} place(s) where both sides edited neighbouring text",)
         data_bytes = encode(data, prepared.encoding)
         return MergeResult(
             data=data_bytes,
@@ -234,7 +255,10 @@ def _prepare(base: bytes | None, ours: bytes, theirs: bytes) -> _Prepared | None
         _three_way(known[0], known[1], known[2]) or known[1] or known[2] or known[0] or "lf"
     )
     lines = (split_lines(texts[0]), split_lines(texts[1]), split_lines(texts[2]))
-    return _Prepared(lines, normalised, eol, encoding)
+    notes: tuple[str, ...] = ()
+    if _clash(*encodings):
+        notes += (f"both sides changed the encoding; kept ours ({encoding.codec})",)
+    return _Prepared(lines, normalised, eol, encoding, notes)
 
 
 def _three_way(base: V | None, ours: V | None, theirs: V | None) -> V | None:
@@ -242,6 +266,11 @@ def _three_way(base: V | None, ours: V | None, theirs: V | None) -> V | None:
     if ours == theirs or base != ours:
         return ours
     return theirs
+
+
+def _clash(base: V | None, ours: V | None, theirs: V | None) -> bool:
+    """Whether both sides changed a property to different values."""
+    return None not in (ours, theirs) and len({base, ours, theirs}) == 3
 
 
 def _where(first: int, count: int) -> str:
