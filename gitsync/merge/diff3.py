@@ -5,12 +5,17 @@ grouped. Following git's xdiff, two hunks fall in one group when they overlap *o
 (one ends where the other starts, including two insertions at the same place), because the
 order of the two edits there is ambiguous. A group changed by one side only takes that side;
 a group both sides changed identically takes that change; anything else is a conflict.
-The text merger then retries conflicting line groups word by word (see ``words.py``), which is
-how edits on neighbouring lines, or on different words of one line, both survive.
+The text merger then retries conflicting line groups with the looser rule (only edits that
+share an element conflict) and word by word (see ``words.py``), which is how edits on
+neighbouring lines, or on different words of one line, both survive.
 
-Diffs use :class:`difflib.SequenceMatcher` with ``autojunk=False`` (so frequent lines such as
-blank ones are still matched) after trimming the common prefix and suffix, which keeps the
-usual case, a large file with a few edits, close to linear.
+The two-way diff is patience-style: elements unique on both sides anchor the alignment and the
+gaps between anchors are solved recursively, small anchorless gaps with
+:class:`difflib.SequenceMatcher` (``autojunk=False``, so blank lines still match). That keeps
+the usual case, a large file with a few edits, near linear, and bounds the cost of hostile input
+(thousands of identical lines), where an unbounded LCS search takes minutes. Pure insertions and
+deletions are then slid down over equal elements as git does, so hunks touch, or not, where
+git's would.
 """
 
 from __future__ import annotations
