@@ -148,6 +148,25 @@ def test_delete_versus_edit_is_a_conflict() -> None:
     assert docx_text(B.reject_all(r2.data)) == docx_text(theirs)
 
 
+def test_edit_follows_a_paragraph_the_other_side_moved(lo: B.LibreOffice) -> None:
+    base = B.paras("Alpha one.", "Beta two.", "Gamma three.", "Delta four.")
+
+    def move_first_to_end(d):
+        p = d.paragraphs[0]._p
+        body = p.getparent()
+        body.remove(p)
+        d.paragraphs[-1]._p.addnext(p)
+
+    ours = B.edit(base, move_first_to_end)
+    theirs = B.edit(base, B.replace_in(0, "one", "ONE"))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    assert B.texts(r.data) == ["Beta two.", "Gamma three.", "Delta four.", "Alpha ONE."]
+    r2 = merge(base, theirs, ours)
+    assert r2.clean and B.texts(r2.data) == B.texts(r.data)
+    lo.add("moved", r.data, "Alpha ONE.")
+
+
 def test_different_insertions_at_same_place_conflict() -> None:
     base = B.paras("First.", "Last.")
     ours = B.edit(base, B.insert_before(1, "Ours in the middle."))

@@ -136,11 +136,13 @@ def test_before_after_pairs_against_scripted_edit(corpus: Path, lo: B.LibreOffic
             assert MARK in got or r.conflicts_in_document, (after.name, side)
             for line in set(lines(edited)) - set(lines(base)):
                 assert line in got or r.conflicts, (after.name, side, line)
-            if side == "append":
-                lo.add(f"pair_{after.stem}", r.data, MARK)
+            lo.add(f"pair_{after.stem}_{side}", r.data,
+                   *([] if r.conflicts_in_document else [MARK]))
         # and the other way round: the scripted edit as ours
         r2 = merge(base, _append(base), edited)
         assert MARK in docx_text(r2.data) or r2.conflicts_in_document
+        lo.add(f"pair_{after.stem}_reversed", r2.data,
+               *([] if r2.conflicts_in_document else [MARK]))
     assert not typed_errors, typed_errors
 
 

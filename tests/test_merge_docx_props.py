@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import docx_builders as B
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,9 +17,13 @@ SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
+OUTPUTS: list[bytes] = []
+
+
 def merge(b: bytes, o: bytes, t: bytes) -> bytes:
     r = merge_docx(b, o, t, ours_label="ours-dev", theirs_label="theirs-dev")
     B.assert_valid(r.data)
+    OUTPUTS.append(r.data)
     return r.data
 
 
@@ -75,3 +81,10 @@ def test_any_edits_give_valid_output_and_resolutions(data: st.DataObject) -> Non
     out = merge(B.paras(*base), B.paras(*ours), B.paras(*theirs))
     B.assert_valid(B.accept_all(out))
     B.assert_valid(B.reject_all(out))
+
+
+def test_zz_libreoffice_converts_every_output(tmp_path: Path) -> None:
+    lo = B.LibreOffice(tmp_path)
+    for n, data in enumerate(OUTPUTS or [B.paras("none")]):
+        lo.add(f"prop{n}", data)
+    lo.check()

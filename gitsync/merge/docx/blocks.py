@@ -89,6 +89,18 @@ def choose3(b: etree._Element | None, o: etree._Element | None, t: etree._Elemen
     return o
 
 
+@dataclass
+class _Pending:
+    """A block one side deleted here and the other edited: a conflict, unless the deleting
+    side moved the block elsewhere unchanged (then the edit follows the move)."""
+
+    base: etree._Element
+    base_key: str
+    edited: etree._Element
+    deleting_side: int
+    where: str
+
+
 def merge_sequence(
     base: list[etree._Element], ours: list[etree._Element], theirs: list[etree._Element],
     ctx: Ctx, prefix: str = "",
@@ -97,7 +109,7 @@ def merge_sequence(
     kb = [ctx.key(e, 0) for e in base]
     ko = [ctx.key(e, 1) for e in ours]
     kt = [ctx.key(e, 2) for e in theirs]
-    out: list[etree._Element] = []
+    out: list[etree._Element | _Pending] = []
     for r in merge3(kb, ko, kt):
         if r.kind in ("same", "ours", "both"):
             out.extend(ours[r.ours[0]:r.ours[1]])
@@ -107,7 +119,45 @@ def merge_sequence(
             _refine(base[r.base[0]:r.base[1]], ours[r.ours[0]:r.ours[1]],
                     theirs[r.theirs[0]:r.theirs[1]], kb[r.base[0]:r.base[1]],
                     ko[r.ours[0]:r.ours[1]], kt[r.theirs[0]:r.theirs[1]], ctx, prefix, out)
-    return out
+    if not any(isinstance(x, _Pending) for x in out):
+        return out  # type: ignore[return-value]
+    return _settle_moves(out, kb, (ours, ko), (theirs, kt), ctx)
+
+
+def _settle_moves(out: list[etree._Element | _Pending], kb: list[str],
+                  ours: tuple[list[etree._Element], list[str]],
+                  theirs: tuple[list[etree._Element], list[str]],
+                  ctx: Ctx) -> list[etree._Element]:
+    base_count: dict[str, int] = {}
+    for k in kb:
+        base_count[k] = base_count.get(k, 0) + 1
+    position = {id(x): i for i, x in enumerate(out) if not isinstance(x, _Pending)}
+    replace: dict[int, etree._Element] = {}
+    for x in out:
+        if not isinstance(x, _Pending):
+            continue
+        elems, keys = ours if x.deleting_side == 1 else theirs
+        hits = [e for e, k in zip(elems, keys, strict=True) if k == x.base_key]
+        moved = (base_count.get(x.base_key) == 1 and len(hits) == 1
+                 and visible_text(x.base).strip() and id(hits[0]) in position)
+        if moved:
+            replace[position[id(hits[0])]] = x.edited
+    result: list[etree._Element] = []
+    for i, x in enumerate(out):
+        if isinstance(x, _Pending):
+            elems, keys = ours if x.deleting_side == 1 else theirs
+            if any(replace.get(position.get(id(e), -1)) is x.edited for e in elems):
+                continue
+            b_text = visible_text(x.base)
+            if x.deleting_side == 1:
+                ctx.conflict(x.where, b_text, "", visible_text(x.edited), "delete/edit")
+                result.extend(_render(ctx, [], [x.edited], b_text))
+            else:
+                ctx.conflict(x.where, b_text, visible_text(x.edited), "", "edit/delete")
+                result.extend(_render(ctx, [x.edited], [], b_text))
+        else:
+            result.append(replace.get(i, x))
+    return result
 
 
 def _similarity(a: etree._Element, b: etree._Element, ka: str, kb: str,
@@ -121,9 +171,12 @@ def _similarity(a: etree._Element, b: etree._Element, ka: str, kb: str,
         return 0.6 + bonus
     wa, wb = ta.split(), tb.split()
     sm = SequenceMatcher(None, wa, wb, autojunk=False)
-    ratio = sm.ratio()
-    if ratio < PAIR_THRESHOLD and len(ta) + len(tb) < 2000:
-        ratio = max(ratio, SequenceMatcher(None, ta, tb, autojunk=False).ratio())
+    ratio = sm.ratio() if sm.real_quick_ratio() >= PAIR_THRESHOLD else 0.0
+    if ratio < PAIR_THRESHOLD and len(ta) + len(tb) < 400:
+        # Short paragraphs ("Two" -> "Two1"): compare characters instead of words.
+        cm = SequenceMatcher(None, ta, tb, autojunk=False)
+        if cm.quick_ratio() >= PAIR_THRESHOLD:
+            ratio = max(ratio, cm.ratio())
     return ratio + bonus
 
 
@@ -177,7 +230,7 @@ def _gaps(pairs: list[int | None], n: int) -> list[list[int]]:
 
 def _refine(base: list[etree._Element], ours: list[etree._Element],
             theirs: list[etree._Element], kb: list[str], ko: list[str], kt: list[str],
-            ctx: Ctx, prefix: str, out: list[etree._Element]) -> None:
+            ctx: Ctx, prefix: str, out: list[etree._Element | _Pending]) -> None:
     po = _align(base, ours, kb, ko)
     pt = _align(base, theirs, kb, kt)
     go = _gaps(po, len(ours))
@@ -208,17 +261,16 @@ def _refine(base: list[etree._Element], ours: list[etree._Element],
         elif o is None and t is not None:
             assert jt is not None
             if kt[jt] != kb[g]:
-                ctx.conflict(where, visible_text(b), "", visible_text(t), "delete/edit")
-                out.extend(_render(ctx, [], [t], visible_text(b)))
+                out.append(_Pending(b, kb[g], t, 1, where))
         elif t is None and o is not None:
             assert jo is not None
             if ko[jo] != kb[g]:
-                ctx.conflict(where, visible_text(b), visible_text(o), "", "edit/delete")
-                out.extend(_render(ctx, [o], [], visible_text(b)))
+                out.append(_Pending(b, kb[g], o, 2, where))
 
 
 def _merge_inserts(ins_o: list[etree._Element], ins_t: list[etree._Element], ko: list[str],
-                   kt: list[str], ctx: Ctx, prefix: str, out: list[etree._Element]) -> None:
+                   kt: list[str], ctx: Ctx, prefix: str,
+                   out: list[etree._Element | _Pending]) -> None:
     """Both sides inserted at one place: blocks both inserted appear once, and where they
     inserted different blocks between those, that stretch is a conflict."""
     io = it = 0

@@ -27,6 +27,7 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 DOCUMENT_PART = "word/document.xml"
 CONTENT_TYPES = "[Content_Types].xml"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".wdp")
 
 
 def _parser(limits: DocxLimits) -> etree.XMLParser:
@@ -173,7 +174,9 @@ def write_package(pkg: Package) -> bytes:
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in names:
             info = zipfile.ZipInfo(name, date_time=pkg.date_time)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            # Already-compressed images gain nothing from deflate; storing them is fast.
+            stored = name.lower().endswith(STORED_SUFFIXES)
+            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
             info.external_attr = 0o600 << 16
             zf.writestr(info, pkg.parts[name])
     return buf.getvalue()
