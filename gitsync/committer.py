@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -85,13 +85,20 @@ class Committer:
             out.update(self.repo.tracked_under(tracked_dirs))
         return sorted(p for p in out if self.wanted(p))
 
-    def commit(self, paths: Iterable[str]) -> BatchResult:
+    def commit_all(self, progress: Callable[[int, int], None] | None = None) -> BatchResult:
+        """Commit every change in the folder (start-up scan, first snapshot, ``sync``)."""
+        changed = [p for p in self.repo.changed_paths() if self.wanted(p)]
+        return self.commit(changed, whole_tree=True, progress=progress)
+
+    def commit(self, paths: Iterable[str], *, whole_tree: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> BatchResult:
         todo = self.expand(paths)
         if not todo:
             return BatchResult(None, (), ())
         outcome = self.repo.commit_paths(
             todo, device=self.device, size_limit=self.size_limit,
             message_for=lambda changes: commit_message(self.device, changes),
+            progress=progress, whole_tree=whole_tree,
         )
         retry = tuple(h for h in outcome.held_back if h.status in ("unstable", "unreadable"))
         skipped = tuple(h for h in outcome.held_back if h.status == "too-large")

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gitsync.committer import Committer, commit_message
+from gitsync.committer import Committer
 from gitsync.config import Config, FolderConfig, Paths, folder_key, load_config, save_config
 from gitsync.errors import FolderError, GitsyncError, UserError
-from gitsync.ignore import BUILTIN_IGNORES, IgnoreRules
+from gitsync.ignore import IgnoreRules, exclude_patterns
 from gitsync.repo import Repo, init_bare, is_inside_repo
 
 logger = logging.getLogger(__name__)
@@ -166,9 +166,10 @@ def register(
             created.append(hub)
             remote = str(hub)
         repo.set_remote("origin", remote)
-        repo.install_excludes(p for p, _why in BUILTIN_IGNORES)
         fc = FolderConfig(folder, device, remote, branch)
-        _first_snapshot(repo, fc, config.effective(fc), progress)
+        settings = config.effective(fc)
+        repo.install_excludes(exclude_patterns(settings["ignore"]))
+        _first_snapshot(repo, fc, settings, progress)
         config.folders[str(folder)] = fc
         save_config(paths, config)
     except BaseException:
@@ -183,13 +184,7 @@ def _first_snapshot(repo: Repo, fc: FolderConfig, settings: dict[str, Any],
     """Commit everything the folder holds (adopted repos: what is uncommitted)."""
     committer = Committer(repo, fc.device, size_limit=int(settings["size_limit"]),
                           ignore=IgnoreRules(settings["ignore"]))
-    paths = [p for p in repo.changed_paths() if committer.wanted(p)]
-    if not paths:
-        return
-    repo.commit_paths(
-        paths, device=fc.device, size_limit=committer.size_limit,
-        message_for=lambda ch: commit_message(fc.device, ch), progress=progress,
-    )
+    committer.commit_all(progress)
 
 
 def unregister(paths: Paths, dir_arg: str) -> FolderConfig:

@@ -37,6 +37,12 @@ BUILTIN_IGNORES: tuple[tuple[str, str], ...] = (
 )
 
 
+def exclude_patterns(extra: Iterable[str] = ()) -> list[str]:
+    """The built-in list plus the user's patterns, in .gitignore syntax for info/exclude."""
+    return [p for p, _ in BUILTIN_IGNORES] + [p if "/" not in p else "/" + p.lstrip("/")
+                                              for p in extra]
+
+
 class IgnoreRules:
     """Built-in patterns plus extra user patterns, compiled once."""
 

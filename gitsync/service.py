@@ -218,9 +218,7 @@ class Service:
                 if reason:
                     raise FolderError(f"{fc.path} is paused: {reason}", path=str(fc.path))
                 repo.clear_stale_locks()
-                committer = self._committer(config, fc, repo)
-                pending = [p for p in repo.changed_paths() if committer.wanted(p)]
-                batch = committer.commit(pending) if pending else None
+                batch = self._committer(config, fc, repo).commit_all()
                 pushed = Syncer(repo, fc.remote, fc.branch).push()
                 results.append((fc, batch.commit if batch else None, pushed))
             except GitsyncError as e:

@@ -18,6 +18,7 @@ from watchdog.events import (
     DirCreatedEvent,
     DirDeletedEvent,
     DirMovedEvent,
+    FileAttribEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileDeletedEvent,
@@ -96,7 +97,7 @@ class _Handler(FileSystemEventHandler):
         if isinstance(event, FileDeletedEvent | DirDeletedEvent):
             self.on_change(rel, True)
         elif isinstance(event, FileCreatedEvent | FileModifiedEvent | FileClosedEvent
-                        | DirCreatedEvent):
+                        | FileAttribEvent | DirCreatedEvent):
             self.on_change(rel, False)
 
 

@@ -24,7 +24,7 @@ from gitsync.config import FolderConfig, Paths, folder_key
 from gitsync.debounce import Debouncer
 from gitsync.errors import GitsyncError, LockedError
 from gitsync.events import Event, EventBus
-from gitsync.ignore import IgnoreRules
+from gitsync.ignore import IgnoreRules, exclude_patterns
 from gitsync.repo import Repo
 from gitsync.sync import Syncer
 from gitsync.watcher import FolderWatcher
@@ -180,6 +180,7 @@ class FolderWorker:
             return None
 
     def _startup(self) -> None:
+        self.repo.install_excludes(exclude_patterns(self.settings["ignore"]))
         removed = self.repo.clear_stale_locks()
         if removed:
             self._publish("lock-recovered", f"removed {len(removed)} stale git lock(s)",
@@ -208,14 +209,13 @@ class FolderWorker:
 
     def _full_scan(self) -> None:
         try:
-            changed = self.repo.changed_paths()
+            changed = [p for p in self.repo.changed_paths() if self.committer.wanted(p)]
         except Exception as e:
             logger.warning("%s: scan failed (%s); will retry", self.folder.path, e)
             return
-        wanted = [p for p in changed if self.committer.wanted(p)]
-        if wanted:
-            logger.info("%s: %d change(s) found by scan", self.folder.path, len(wanted))
-            self._commit(wanted)
+        if changed:
+            logger.info("%s: %d change(s) found by scan", self.folder.path, len(changed))
+            self._commit(changed, whole_tree=True)
 
     def _handle(self, msg: tuple[str, Any]) -> None:
         kind, arg = msg
@@ -250,12 +250,12 @@ class FolderWorker:
         if todo:
             self._commit(sorted(todo))
 
-    def _commit(self, paths: list[str]) -> None:
+    def _commit(self, paths: list[str], *, whole_tree: bool = False) -> None:
         if self.repo.pause_reason():
             self.debouncer.requeue(paths, self.clock())
             return
         try:
-            result = self.committer.commit(paths)
+            result = self.committer.commit(paths, whole_tree=whole_tree)
         except LockedError as e:
             logger.warning("%s: %s", self.folder.path, e)
             self.debouncer.requeue(paths, self.clock())

@@ -76,10 +76,10 @@ def wait_for(pred: Callable[[], bool], timeout: float = 15.0, interval: float = 
 class DaemonProc:
     """A real `gitsync run` process; stopped (SIGTERM, then SIGKILL) when the block ends."""
 
-    def __init__(self, *args: str, log: Path) -> None:
+    def __init__(self, *args: str, log: Path, prefix: tuple[str, ...] = ()) -> None:
         self.log = log
         self.fh = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([*gitsync_exe(), "run", "--no-web", *args],
+        self.proc = subprocess.Popen([*prefix, *gitsync_exe(), "run", "--no-web", *args],
                                      stdout=self.fh, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
@@ -105,8 +105,8 @@ class DaemonProc:
 
 
 @contextlib.contextmanager
-def daemon(*args: str, log: Path) -> Iterator[DaemonProc]:
-    d = DaemonProc(*args, log=log)
+def daemon(*args: str, log: Path, prefix: tuple[str, ...] = ()) -> Iterator[DaemonProc]:
+    d = DaemonProc(*args, log=log, prefix=prefix)
     try:
         d.wait_ready()
         yield d

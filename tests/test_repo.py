@@ -246,3 +246,32 @@ def test_half_written_file_is_held_back(tmp_path: Path) -> None:
     out = commit(repo, "growing.bin")
     data = git(repo.workdir, "cat-file", "-s", "HEAD:growing.bin").strip()
     assert int(data) == path.stat().st_size
+
+
+def test_bulk_staging_matches_path_by_path(tmp_path: Path) -> None:
+    from gitsync.repo import BULK_THRESHOLD
+
+    repo = make_repo(tmp_path)
+    names = [f"d{i % 7}/file {i}*?.txt" for i in range(BULK_THRESHOLD + 50)]
+    for n in names:
+        (repo.workdir / n).parent.mkdir(exist_ok=True)
+        (repo.workdir / n).write_text(n)
+    (repo.workdir / "huge.bin").write_bytes(b"h" * 4000)
+    os.symlink("d0", repo.workdir / "link-to-dir")
+    seen: list[tuple[int, int]] = []
+    out = repo.commit_paths([*names, "huge.bin", "link-to-dir", "gone.txt"], device="laptop",
+                            size_limit=1000, message_for=lambda ch: commit_message("laptop", ch),
+                            progress=lambda d, t: seen.append((d, t)))
+    assert out.commit is not None
+    assert [(h.path, h.status) for h in out.held_back] == [("huge.bin", "too-large")]
+    tracked = set(git(repo.workdir, "ls-files", "-z").split("\0")) - {""}
+    assert tracked == {*names, "link-to-dir"}
+    assert seen[-1] == (len(names) + 1, len(names) + 1)
+    assert git(repo.workdir, "ls-tree", "HEAD", "link-to-dir").startswith("120000")
+    # and deletions in bulk
+    for n in names:
+        (repo.workdir / n).unlink()
+    out = commit(repo, *names)
+    assert out.commit is not None and len(out.commit.changes) == len(names)
+    assert git(repo.workdir, "ls-files") == "link-to-dir\n"
+    fsck_clean(repo.workdir)
