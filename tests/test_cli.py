@@ -72,7 +72,7 @@ def test_adopted_repo_keeps_its_origin(tmp_path: Path) -> None:
     info = init(d)
     assert info["remote"] == str(hub)
     code, _, err = run_cli("init", str(d), "--remote", "/elsewhere.git")
-    assert code == 2
+    assert code == 2 and "already has the remote" in err
 
 
 @pytest.mark.parametrize("case", ["missing", "file", "nested", "inside-home", "twice",
@@ -196,6 +196,7 @@ def test_restore_by_time_and_deleted_file(folder: Path) -> None:
     assert code == 0, err
     assert (folder / "notes.txt").read_text() == "today\n"
     code, out, err = run_cli("restore", "notes.txt", "--rev", "2 days", cwd=folder)
+    assert code == 0, err
     assert (folder / "notes.txt").read_text() == "first\n"
 
 
@@ -211,8 +212,9 @@ def test_status_lists_pending_and_too_large(folder: Path, sealed_env: Path) -> N
     assert sorted(st["pending"]) == ["big.bin", "notes.txt"]
     assert st["skipped"][0]["path"] == "big.bin" and "too large" in st["skipped"][0]["reason"]
     code, out, _ = run_cli("sync", str(folder))
+    assert code == 0
     assert "big.bin" not in git(folder, "ls-files")
-    code, out, _ = run_cli("status")
+    _, out, _ = run_cli("status")
     assert "not synced   big.bin" in out and "last commit" in out
 
 

@@ -24,9 +24,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from gitsync.committer import Committer  # noqa: E402
-from gitsync.ignore import IgnoreRules  # noqa: E402
-from gitsync.repo import Repo  # noqa: E402
+from gitsync.committer import Committer
+from gitsync.ignore import IgnoreRules
+from gitsync.repo import Repo
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x",
        "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@x"}
@@ -150,7 +150,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    w = [max(len(r[i]) for r in rows + [("measure", "gitsync", "git CLI", "ratio")])
+    w = [max(len(r[i]) for r in [*rows, ("measure", "gitsync", "git CLI", "ratio / target")])
          for i in range(4)]
     header = ("measure", "gitsync", "git CLI", "ratio / target")
     print()

@@ -151,7 +151,7 @@ def test_kill_9_mid_commit_then_restart_loses_nothing(synced: tuple[Path, Path],
             written[name] = f"{round_}-{i}\n"
         # kill while the daemon is staging or committing the batch
         lock = folder / ".git" / "index.lock"
-        wait_for(lambda: lock.exists(), 10, interval=0.001)
+        wait_for(lock.exists, 10, interval=0.001)
         time.sleep(rng.uniform(0, 0.05))
         d.kill9()
     with daemon(log=tmp_path / "final.log"):
