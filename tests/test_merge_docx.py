@@ -197,6 +197,45 @@ def test_existing_tracked_changes_are_not_nested() -> None:
     assert any("midnight" in t for t in B.texts(r.data))
 
 
+def test_existing_tracked_changes_and_comments_kept(lo: B.LibreOffice) -> None:
+    base, ours, theirs = _conflict_case()
+    tracked = merge(base, ours, theirs).data  # holds w:ins/w:del and a comment
+    later = B.edit(tracked, B.append_para("Later paragraph."))
+    r = merge(tracked, tracked, B.edit(tracked, B.replace_in(0, "Intro", "INTRO")))
+    r2 = merge(tracked, later, B.edit(tracked, B.replace_in(0, "Intro", "INTRO")))
+    for out in (r.data, r2.data):
+        assert B.revisions(out) == B.revisions(tracked)
+        kept, before = (etree.tostring(etree.fromstring(B.read_part(x, "word/comments.xml")),
+                                       method="c14n") for x in (out, tracked))
+        assert kept == before
+        assert B.texts(out)[0] == "INTRO stays."
+    lo.add("kept_revisions", r2.data, "INTRO stays.", "Later paragraph.")
+
+
+def _sdt_doc(*texts: str) -> bytes:
+    """A document whose body holds one block content control with the given paragraphs."""
+    def fn(root: etree._Element) -> None:
+        body = root.find(B.q("body"))
+        sdt = etree.Element(B.q("sdt"))
+        etree.SubElement(etree.SubElement(sdt, B.q("sdtPr")), B.q("alias"), {B.q("val"): "Box"})
+        content = etree.SubElement(sdt, B.q("sdtContent"))
+        for t in texts:
+            p = etree.SubElement(content, B.q("p"))
+            etree.SubElement(etree.SubElement(p, B.q("r")), B.q("t")).text = t
+        body.insert(0, sdt)
+    return B.edit_xml(B.paras("After the box."), "word/document.xml", fn)
+
+
+def test_content_control_merges_inside(lo: B.LibreOffice) -> None:
+    base = _sdt_doc("Box one.", "Box two.", "Box three.")
+    ours = _sdt_doc("Box ONE.", "Box two.", "Box three.")
+    theirs = _sdt_doc("Box one.", "Box two.", "Box THREE.")
+    r = merge(base, ours, theirs)
+    assert r.clean
+    assert B.texts(r.data)[:3] == ["Box ONE.", "Box two.", "Box THREE."]
+    lo.add("sdt", r.data, "Box ONE.", "Box THREE.")
+
+
 def test_table_cells_merge(lo: B.LibreOffice) -> None:
     base = B.table([["a1", "b1"], ["a2", "b2"], ["a3", "b3"]])
 
@@ -235,6 +274,60 @@ def test_lists_merge(lo: B.LibreOffice) -> None:
                                               "THEIRS-figs"]
     assert all(p.style.name == "List Bullet" for p in d.paragraphs[1:])
     lo.add("lists", r.data, "OURS-cherries", "THEIRS-figs")
+
+
+def _add_list(data: bytes, num_id: str, fmt: str, text: str, at_start: bool = False) -> bytes:
+    """Add a numbering definition (abstractNum 10 / num ``num_id``) and a paragraph using it."""
+    def numbering(root: etree._Element) -> None:
+        a = etree.Element(B.q("abstractNum"), {B.q("abstractNumId"): "10"})
+        lvl = etree.SubElement(a, B.q("lvl"), {B.q("ilvl"): "0"})
+        etree.SubElement(lvl, B.q("numFmt"), {B.q("val"): fmt})
+        etree.SubElement(lvl, B.q("lvlText"), {B.q("val"): "%1."})
+        first_num = root.find(B.q("num"))
+        if first_num is not None:
+            first_num.addprevious(a)
+        else:
+            root.append(a)
+        n = etree.SubElement(root, B.q("num"), {B.q("numId"): num_id})
+        etree.SubElement(n, B.q("abstractNumId"), {B.q("val"): "10"})
+
+    def document(root: etree._Element) -> None:
+        body = root.find(B.q("body"))
+        p = etree.Element(B.q("p"))
+        numpr = etree.SubElement(etree.SubElement(p, B.q("pPr")), B.q("numPr"))
+        etree.SubElement(numpr, B.q("ilvl"), {B.q("val"): "0"})
+        etree.SubElement(numpr, B.q("numId"), {B.q("val"): num_id})
+        etree.SubElement(etree.SubElement(p, B.q("r")), B.q("t")).text = text
+        if at_start:
+            body.insert(0, p)
+        else:
+            body[-1].addprevious(p)
+
+    return B.edit_xml(B.edit_xml(data, "word/numbering.xml", numbering), "word/document.xml",
+                      document)
+
+
+def test_numbering_added_on_both_sides_renumbered(lo: B.LibreOffice) -> None:
+    base = B.paras("Intro.")
+    ours = _add_list(base, "50", "decimal", "Ours numbered item", at_start=True)
+    theirs = _add_list(B.edit(base, B.append_para("Theirs last.")), "50", "upperRoman",
+                       "Theirs numbered item")
+    r = merge(base, ours, theirs)
+    numbering = etree.fromstring(B.read_part(r.data, "word/numbering.xml"))
+    abstract = [a.get(B.q("abstractNumId")) for a in numbering.iter(B.q("abstractNum"))]
+    nums = {n.get(B.q("numId")): n.find(B.q("abstractNumId")).get(B.q("val"))
+            for n in numbering.iter(B.q("num"))}
+    assert len(abstract) == len(set(abstract))
+    fmts = {a.get(B.q("abstractNumId")): a.find(".//w:numFmt", B.NS).get(B.q("val"))
+            for a in numbering.iter(B.q("abstractNum"))}
+    doc = etree.fromstring(B.read_part(r.data, "word/document.xml"))
+    used = {"".join(t.text for t in p.iter(B.q("t"))):
+            p.find(".//w:numId", B.NS).get(B.q("val"))
+            for p in doc.iter(B.q("p")) if p.find(".//w:numId", B.NS) is not None}
+    assert fmts[nums[used["Ours numbered item"]]] == "decimal"
+    assert fmts[nums[used["Theirs numbered item"]]] == "upperRoman"
+    assert r.clean
+    lo.add("numbering", r.data, "Theirs last.", "Ours numbered item", "Theirs numbered item")
 
 
 def test_headers_and_footers_merge(lo: B.LibreOffice) -> None:

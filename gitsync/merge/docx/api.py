@@ -12,9 +12,10 @@ from lxml import etree
 from gitsync.merge.base import Conflict, MergeResult
 from gitsync.merge.docx.blocks import Ctx, choose3, merge_sequence
 from gitsync.merge.docx.conflicts import Tracker
-from gitsync.merge.docx.errors import DocxError, InvalidOutputError, LimitExceededError
+from gitsync.merge.docx.errors import DocxError, LimitExceededError
 from gitsync.merge.docx.fixups import dedupe_ids
 from gitsync.merge.docx.limits import DEFAULT_LIMITS, DocxLimits
+from gitsync.merge.docx.numbering import remap_numbering
 from gitsync.merge.docx.ooxml import (
     CT_COMMENTS,
     REL_TYPE_COMMENTS,
@@ -60,6 +61,7 @@ from gitsync.merge.docx.validate import validate_package
 DOCX_SUFFIXES = (".docx", ".docm", ".dotx")
 DOC_RELS = rels_name(DOCUMENT_PART)
 CORE_PART = "docProps/core.xml"
+NUMBERING_PART = "word/numbering.xml"
 _ID_RE = re.compile(rb'w:id="(-?\d+)"')
 _EPOCH = "1970-01-01T00:00:00Z"
 
@@ -140,7 +142,7 @@ class _DocxMerge:
         start = 1 + max((int(m) for pkg in (po, pt) for name, data in pkg.parts.items()
                          if name.startswith("word/") and name.endswith(".xml")
                          for m in _ID_RE.findall(data)), default=0)
-        self.tracker = Tracker(theirs_label, date, start, None, 0)
+        self.tracker = Tracker(theirs_label, date, start)
 
     def parse(self, parts: dict[str, bytes], name: str) -> etree._Element | None:
         data = parts.get(name)
@@ -170,6 +172,11 @@ class _DocxMerge:
                                           t_rels, self.parse(self.bparts, DOC_RELS))
         remap_rids(t_doc, mapping)
         self._remap_notes(t_doc)
+        t_num = self.parse(self.pt.parts, NUMBERING_PART)
+        if t_num is not None and remap_numbering(self.parse(self.bparts, NUMBERING_PART),
+                                                 self.parse(self.po.parts, NUMBERING_PART),
+                                                 t_num, t_doc):
+            self.pt.parts[NUMBERING_PART] = serialize_xml(t_num)
         self._merge_parts()
         comments = self.parse(self.out.parts, "word/comments.xml")
         new_comments = comments is None
@@ -177,9 +184,7 @@ class _DocxMerge:
             comments = etree.Element(w("comments"), nsmap={"w": W_NS})
         n_comments = len(comments)
         self.tracker.comments = comments
-        self.tracker._next_comment = self.tracker._next
         self._merge_body(b_doc, o_doc, t_doc)
-        self.tracker._next = max(self.tracker._next, self.tracker._next_comment)
         dedupe_ids(o_doc)
         if len(comments) > n_comments:
             self.out.parts["word/comments.xml"] = serialize_xml(comments)
@@ -238,9 +243,9 @@ class _DocxMerge:
                 continue
             mapping = clashing_ids(self.parse(self.bparts, name),
                                    self.parse(self.po.parts, name), t_root, item_tag,
-                                   self.tracker._next)
+                                   self.tracker.reserve(0))
             if mapping:
-                self.tracker._next += len(mapping)
+                self.tracker.reserve(len(mapping))
                 remap_ids(t_root, item_tag, t_doc, ref_tags, mapping)
                 self.pt.parts[name] = serialize_xml(t_root)
 
@@ -412,13 +417,4 @@ class DocxMerger:
         path: str = "",
     ) -> MergeResult:
         """Merge via :func:`merge_docx` with default limits."""
-        try:
-            return merge_docx(base, ours, theirs, ours_label=ours_label,
-                              theirs_label=theirs_label)
-        except InvalidOutputError:
-            raise
-        except DocxError as e:
-            if path and not e.message.startswith(path):
-                e.message = f"{path}: {e.message}"
-                e.args = (e.message,)
-            raise
+        return merge_docx(base, ours, theirs, ours_label=ours_label, theirs_label=theirs_label)

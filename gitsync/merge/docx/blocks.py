@@ -9,6 +9,7 @@ edited on both sides is merged word by word, and only real clashes become confli
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -18,7 +19,16 @@ from lxml import etree
 from gitsync.merge.base import Conflict
 from gitsync.merge.docx.conflicts import Tracker, conflict_blocks
 from gitsync.merge.docx.merge3 import matching_blocks, merge3
-from gitsync.merge.docx.ooxml import W14_PARAID, W_P, W_SDT, W_TBL, W_TR, visible_text
+from gitsync.merge.docx.ooxml import (
+    W14_PARAID,
+    W_P,
+    W_SDT,
+    W_SDTCONTENT,
+    W_TBL,
+    W_TR,
+    visible_text,
+    w,
+)
 from gitsync.merge.docx.runs import canon
 
 #: Above this many base x side block pairs in one clashing stretch, blocks are not paired by
@@ -307,6 +317,10 @@ def merge_item(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx
         return merge_table(b, o, t, ctx, where)
     if b.tag == o.tag == t.tag == W_TR:
         return merge_row(b, o, t, ctx, where)
+    if b.tag == o.tag == t.tag == W_SDT:
+        merged = _merge_sdt(b, o, t, ctx, where)
+        if merged is not None:
+            return [merged]
     ctx.conflict(where, visible_text(b), visible_text(o), visible_text(t), "content")
     return _render(ctx, [o], [t], visible_text(b))
 
@@ -315,3 +329,23 @@ def render_conflict(ctx: Ctx, ours: list[etree._Element], theirs: list[etree._El
                     base_text: str) -> list[etree._Element]:
     """Public alias used by the table and paragraph mergers."""
     return _render(ctx, ours, theirs, base_text)
+
+
+def _merge_sdt(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx,
+               where: str) -> etree._Element | None:
+    """A block content control: properties by side, its content as a block sequence."""
+    parts = []
+    for el in (b, o, t):
+        content = el.find(W_SDTCONTENT)
+        if content is None:
+            return None
+        parts.append(content)
+    out = etree.Element(o.tag, attrib=dict(o.attrib), nsmap=o.nsmap)
+    for tag in (w("sdtPr"), w("sdtEndPr")):
+        chosen = choose3(b.find(tag), o.find(tag), t.find(tag), ctx, where)
+        if chosen is not None:
+            out.append(copy.deepcopy(chosen))
+    content = etree.SubElement(out, W_SDTCONTENT)
+    kids = [[c for c in p if isinstance(c.tag, str)] for p in parts]
+    content.extend(merge_sequence(kids[0], kids[1], kids[2], ctx, prefix=f"{where}, "))
+    return out

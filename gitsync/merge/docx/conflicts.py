@@ -54,18 +54,25 @@ _TRPR_LAST = w("trPrChange")
 class Tracker:
     """Makes revision and comment elements with unique ids for one merge.
 
-    ``comments`` is the ``w:comments`` root that new comments are appended to, or None when
-    the document should get no comments (then ``comment_text`` is ignored).
+    Revisions, comments and renumbered notes draw from one counter that starts above every
+    id in the inputs, so no new id can clash with an existing one. ``comments`` is the
+    ``w:comments`` root new comments go to, or None where the part cannot hold comments
+    (headers, footers, notes); then :meth:`new_comment` makes none.
     """
 
     def __init__(self, author: str, date: str, next_id: int,
-                 comments: etree._Element | None, next_comment_id: int) -> None:
+                 comments: etree._Element | None = None) -> None:
         self.author = author
         self.date = date
         self._next = next_id
         self.comments = comments
-        self._next_comment = next_comment_id
         self.used = False
+
+    def reserve(self, n: int) -> int:
+        """Take ``n`` fresh ids; returns the first."""
+        first = self._next
+        self._next += n
+        return first
 
     def _rev(self, tag: str) -> etree._Element:
         self.used = True
@@ -85,8 +92,7 @@ class Tracker:
         """Append a comment holding ``text``; its id, or None when comments are off."""
         if self.comments is None:
             return None
-        cid = str(self._next_comment)
-        self._next_comment += 1
+        cid = str(self.reserve(1))
         c = etree.SubElement(self.comments, W_COMMENT, {
             W_ID: cid, W_AUTHOR: self.author, W_DATE: self.date, w("initials"): "gs"})
         for line in text.split("\n"):
