@@ -91,17 +91,17 @@ def merge_docx(
     po = read_package(ours, lim, label="ours")
     pt = read_package(theirs, lim, label="theirs")
     pb = read_package(base, lim, label="base") if base is not None else None
-    for label, pkg in (("ours", po), ("theirs", pt), ("base", pb)):
-        if pkg is not None:
-            _precheck(pkg, lim, label)
+    docs = [_precheck(pkg, lim, label) if pkg is not None else None
+            for label, pkg in (("base", pb), ("ours", po), ("theirs", pt))]
     if ours == theirs or (base is not None and base == theirs):
         return MergeResult(data=ours)
     if base is not None and base == ours:
         return MergeResult(data=theirs)
-    return _DocxMerge(pb, po, pt, ours_label, theirs_label, lim, now).run()
+    return _DocxMerge(pb, po, pt, ours_label, theirs_label, lim, now).run(*docs)
 
 
-def _precheck(pkg: Package, lim: DocxLimits, label: str) -> None:
+def _precheck(pkg: Package, lim: DocxLimits, label: str) -> etree._Element:
+    """Parse the parts every merge needs, refusing unsafe XML and oversized bodies."""
     parse_xml(pkg.parts[CONTENT_TYPES], CONTENT_TYPES, lim)
     doc = parse_xml(pkg.parts[DOCUMENT_PART], DOCUMENT_PART, lim)
     count = int(doc.xpath("count(//w:p | //w:tbl)", namespaces={"w": W_NS}))
@@ -109,6 +109,7 @@ def _precheck(pkg: Package, lim: DocxLimits, label: str) -> None:
         raise LimitExceededError(
             f"{label} has {count} paragraphs and tables (limit {lim.max_paragraphs})",
             limit="max_paragraphs", part=DOCUMENT_PART)
+    return doc
 
 
 def _format_date(now: datetime | None, pkgs: list[Package | None], lim: DocxLimits) -> str:
@@ -152,13 +153,12 @@ class _DocxMerge:
             part: str) -> Ctx:
         gb = goback_ids(b) if b is not None else frozenset()
         return Ctx(self.tracker, (gb, goback_ids(o), goback_ids(t)), self.conflicts, part,
-                   self.theirs_label)
+                   self.theirs_label, self.ours_label)
 
-    def run(self) -> MergeResult:
-        o_doc = self.parse(self.po.parts, DOCUMENT_PART)
-        t_doc = self.parse(self.pt.parts, DOCUMENT_PART)
+    def run(self, b_doc: etree._Element | None, o_doc: etree._Element | None,
+            t_doc: etree._Element | None) -> MergeResult:
+        """Merge; the parsed document parts are taken (and modified) from the caller."""
         assert o_doc is not None and t_doc is not None
-        b_doc = self.parse(self.bparts, DOCUMENT_PART)
         if b_doc is None:
             b_doc = copy.deepcopy(o_doc)
             body = b_doc.find(W_BODY)

@@ -49,6 +49,7 @@ class Ctx:
     conflicts: list[Conflict]
     part: str = "word/document.xml"
     theirs_label: str = "theirs"
+    ours_label: str = "ours"
     _keys: dict[tuple[int, bytes], str] = field(default_factory=dict)
 
     def key(self, el: etree._Element, side: int) -> str:
@@ -67,10 +68,12 @@ class Ctx:
                                        kind=kind))
 
     def comment_text(self, base: str) -> str:
+        """The comment anchored on a conflict: who changed it, how to settle it, the base."""
         quoted = base if len(base) <= 400 else base[:400] + "…"
-        return (f"gitsync: this was changed on this device and on {self.theirs_label}. "
+        original = f"Original text: “{quoted}”" if quoted else "Both added text here."
+        return (f"gitsync merge: {self.ours_label} and {self.theirs_label} both changed this. "
                 f"{self.theirs_label}'s version is shown as tracked changes: Accept keeps "
-                f"theirs, Reject keeps this device's.\nOriginal text: “{quoted}”")
+                f"{self.theirs_label}'s, Reject keeps {self.ours_label}'s.\n{original}")
 
 
 def describe(el: etree._Element) -> str:
