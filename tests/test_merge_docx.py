@@ -361,6 +361,57 @@ def test_header_both_edited_merges_by_paragraph() -> None:
     assert B.load(r.data).sections[0].header.paragraphs[0].text == "HEAD words HERE"
 
 
+def test_header_conflict_tracked_without_comment(lo: B.LibreOffice) -> None:
+    base = B.with_header("Quarterly report", "Footer", "Body.")
+
+    def header(text: str):
+        return lambda d: setattr(d.sections[0].header.paragraphs[0], "text", text)
+
+    r = merge(base, B.edit(base, header("Annual report")), B.edit(base, header("Monthly report")))
+    assert r.conflicts_in_document
+    assert r.conflicts[0].where.startswith("word/header")
+    names = B.zipfile.ZipFile(B.io.BytesIO(r.data)).namelist()
+    header_part = next(n for n in names if n.startswith("word/header"))
+    xml = B.read_part(r.data, header_part).decode()
+    assert "Annual" in xml and "Monthly" in xml and "commentReference" not in xml
+    lo.add("header_conflict", r.data, "Body.")
+
+
+def test_unknown_part_changed_on_both_sides_keeps_ours_and_reports() -> None:
+    base = B.paras("Body.")
+
+    def custom(text: str):
+        def fn(root: etree._Element) -> None:
+            root.set("marker", text)
+        return fn
+
+    ours = B.edit_xml(base, "customXml/item1.xml", custom("ours"))
+    theirs = B.edit_xml(base, "customXml/item1.xml", custom("theirs"))
+    r = merge(base, ours, theirs)
+    assert [(c.where, c.kind) for c in r.conflicts] == [("customXml/item1.xml", "part")]
+    assert not r.conflicts_in_document
+    assert B.read_part(r.data, "customXml/item1.xml") == B.read_part(ours, "customXml/item1.xml")
+
+
+def test_settings_noise_ignored_but_real_setting_clash_reported() -> None:
+    base = B.paras("Body.")
+
+    def setting(tag: str, val: str):
+        def fn(root: etree._Element) -> None:
+            el = root.find(B.q(tag))
+            if el is None:
+                el = etree.SubElement(root, B.q(tag))
+            el.set(B.q("val" if tag != "zoom" else "percent"), val)
+        return fn
+
+    r = merge(base, B.edit_xml(base, "word/settings.xml", setting("zoom", "120")),
+              B.edit_xml(base, "word/settings.xml", setting("zoom", "80")))
+    assert r.clean
+    r = merge(base, B.edit_xml(base, "word/settings.xml", setting("defaultTabStop", "700")),
+              B.edit_xml(base, "word/settings.xml", setting("defaultTabStop", "900")))
+    assert [c.kind for c in r.conflicts] == ["part"]
+
+
 def test_footnotes_from_both_sides_kept(lo: B.LibreOffice) -> None:
     base = B.add_footnotes(B.paras("Alpha.", "Beta.", "Gamma."), {0: "Note on alpha."})
     ours = B.edit_xml(base, "word/footnotes.xml", lambda r: _set_note(r, "1", "OURS note."))

@@ -21,9 +21,15 @@ NOGB: frozenset[str] = frozenset()
 #: Parts Word recomputes on every save (statistics, caches): ours is kept, no conflict.
 DERIVED_PARTS = frozenset(("docProps/app.xml", "word/webSettings.xml",
                            "word/stylesWithEffects.xml"))
-#: Settings Word rewrites on every save; never a reason for a conflict.
-SETTINGS_NOISE = frozenset((w("rsids"), w("proofState"), f"{{{W14_NS}}}docId",
+#: Settings Word rewrites on every save or that only record the view (zoom): ours is kept,
+#: never a reason for a conflict.
+SETTINGS_NOISE = frozenset((w("rsids"), w("proofState"), w("zoom"), f"{{{W14_NS}}}docId",
                             f"{{{W15_NS}}}docId"))
+KEYED_PARTS = frozenset(("word/numbering.xml", "word/commentsExtended.xml",
+                         "word/commentsIds.xml", "word/people.xml",
+                         "word/commentsExtensible.xml"))
+#: Word refreshes the latent style list to its own version on save.
+STYLES_NOISE = frozenset((w("latentStyles"),))
 _NOTES = {"word/footnotes.xml": "footnote", "word/endnotes.xml": "endnote",
           "word/comments.xml": "comment"}
 _HDR_FTR = re.compile(r"^word/(header|footer)\d*\.xml$")
@@ -57,8 +63,12 @@ ItemMerge = Callable[[etree._Element, etree._Element, etree._Element, str], etre
 
 def merge_keyed(b: etree._Element | None, o: etree._Element, t: etree._Element, ctx: Ctx,
                 part: str, item_merge: ItemMerge | None = None,
-                ignore: frozenset[str] = frozenset()) -> etree._Element:
-    """Three-way merge of a part whose children are identified by key; returns ours' root."""
+                ignore: frozenset[str] = frozenset(), quiet: bool = False) -> etree._Element:
+    """Three-way merge of a part whose children are identified by key; returns ours' root.
+
+    Children whose tag is in ``ignore`` are taken from ours. With ``quiet`` (a part that is
+    a cache, like the font table) an item both sides changed keeps ours without a conflict.
+    """
     cb, co, ct = _children(b), _children(o), _children(t)
     order = list(co)
     pos = {k: i for i, k in enumerate(order)}
@@ -89,6 +99,8 @@ def merge_keyed(b: etree._Element | None, o: etree._Element, t: etree._Element, 
             chosen = xt
         elif xo is not None and xt is not None and item_merge is not None:
             chosen = item_merge(xb if xb is not None else etree.Element(xo.tag), xo, xt, k)
+        elif quiet:
+            chosen = xo if xo is not None else xt
         else:
             from gitsync.merge.docx.ooxml import visible_text
 
@@ -126,9 +138,11 @@ def merge_xml_part(name: str, b: etree._Element | None, o: etree._Element,
         return merge_container(b, o, t, ctx, f"{name}, ")
     if name == "word/settings.xml":
         return merge_keyed(b, o, t, ctx, name, ignore=SETTINGS_NOISE)
-    if name in ("word/styles.xml", "word/numbering.xml", "word/fontTable.xml",
-                "word/commentsExtended.xml", "word/commentsIds.xml", "word/people.xml",
-                "word/commentsExtensible.xml"):
+    if name == "word/styles.xml":
+        return merge_keyed(b, o, t, ctx, name, ignore=STYLES_NOISE)
+    if name == "word/fontTable.xml":
+        return merge_keyed(b, o, t, ctx, name, quiet=True)
+    if name in KEYED_PARTS:
         return merge_keyed(b, o, t, ctx, name)
     ctx.conflict(name, "", "", "", "part")
     return o
