@@ -43,12 +43,35 @@ def matching_blocks(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[
     mid_a, mid_b = a[pre:la - suf], b[pre:lb - suf]
     if mid_a and mid_b:
         sm = SequenceMatcher(None, mid_a, mid_b, autojunk=False)
-        for i, j, n in sm.get_matching_blocks():
-            if n:
-                out.append((i + pre, j + pre, n))
+        blocks = [(i, j, n) for i, j, n in sm.get_matching_blocks() if n]
+        out.extend((i + pre, j + pre, n) for i, j, n in _toward_diagonal(mid_a, mid_b, blocks))
     if suf:
         out.append((la - suf, lb - suf, suf))
     out.append((la, lb, 0))
+    return out
+
+
+def _toward_diagonal(a: Sequence[Hashable], b: Sequence[Hashable],
+                     blocks: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Re-anchor ambiguous matches so they keep their distance from the previous match.
+
+    With repeated items (empty paragraphs, repeated headings) the matcher pairs the first
+    equal item it finds; when the same run also matches at the position that keeps both
+    sides in step, that one is meant: [a, a, a] vs [x, a, y] pairs the middle items.
+    """
+    out: list[tuple[int, int, int]] = []
+    pi = pj = 0
+    for k, (i, j, n) in enumerate(blocks):
+        ni, nj = blocks[k + 1][:2] if k + 1 < len(blocks) else (len(a), len(b))
+        if i - pi != j - pj:
+            ti = pi + (j - pj)  # move in a
+            tj = pj + (i - pi)  # or move in b
+            if pi <= ti and ti + n <= ni and list(a[ti:ti + n]) == list(b[j:j + n]):
+                i = ti
+            elif pj <= tj and tj + n <= nj and list(a[i:i + n]) == list(b[tj:tj + n]):
+                j = tj
+        out.append((i, j, n))
+        pi, pj = i + n, j + n
     return out
 
 
