@@ -126,18 +126,3 @@ def merge3(
             regions.append(Region("same", (zmatch, zend), (omatch, oend), (tmatch, tend)))
         iz, io, it = zend, oend, tend
     return regions
-
-
-def merge_flat(
-    base: Sequence[Hashable], ours: Sequence[Hashable], theirs: Sequence[Hashable]
-) -> list[Hashable] | None:
-    """The merged sequence when there is no conflict, else None (used for characters)."""
-    out: list[Hashable] = []
-    for r in merge3(base, ours, theirs):
-        if r.kind == "conflict":
-            return None
-        if r.kind in ("same", "ours", "both"):
-            out.extend(ours[r.ours[0]:r.ours[1]])
-        else:
-            out.extend(theirs[r.theirs[0]:r.theirs[1]])
-    return out

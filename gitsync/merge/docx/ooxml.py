@@ -67,15 +67,6 @@ W14_PARAID = f"{{{W14_NS}}}paraId"
 W14_TEXTID = f"{{{W14_NS}}}textId"
 XML_SPACE = f"{{{XML_NS}}}space"
 
-#: Elements that record revisions; a paragraph holding one is never rewritten word by word.
-REVISION_TAGS = frozenset(
-    w(t) for t in ("ins", "del", "moveFrom", "moveTo", "rPrChange", "pPrChange",
-                   "moveFromRangeStart", "moveToRangeStart")
-)
-#: Elements that hold body-level blocks, whose children are merged as a block sequence.
-BLOCK_CONTAINERS = frozenset(w(t) for t in ("body", "hdr", "ftr", "footnote", "endnote", "comment",
-                                            "tc", "txbxContent", "sdtContent"))
-
 
 def make(tag: str, attrib: dict[str, str] | None = None, text: str | None = None) -> etree._Element:
     """A new element with the ``w`` prefix kept (lxml picks prefixes from the nsmap)."""
@@ -83,32 +74,6 @@ def make(tag: str, attrib: dict[str, str] | None = None, text: str | None = None
     if text is not None:
         el.text = text
     return el
-
-
-def sub(parent: etree._Element, tag: str, attrib: dict[str, str] | None = None,
-        text: str | None = None) -> etree._Element:
-    el = etree.SubElement(parent, tag, attrib=attrib or {})
-    if text is not None:
-        el.text = text
-    return el
-
-
-def text_of(el: etree._Element) -> str:
-    """Visible text of an element: w:t (and w:delText), tabs as tab, breaks as a space."""
-    parts: list[str] = []
-    for node in el.iter(W_T, W_DELTEXT, W_TAB, W_BR, W_CR, W_P):
-        tag = node.tag
-        if tag in (W_T, W_DELTEXT):
-            parts.append(node.text or "")
-        elif tag == W_TAB:
-            if node.getparent() is not None and node.getparent().tag == W_R:
-                parts.append("\t")
-        elif tag == W_P:
-            if node is not el and parts and not parts[-1].endswith("\n"):
-                parts.append(" ")
-        else:
-            parts.append(" ")
-    return "".join(parts).strip("\n")
 
 
 def visible_text(el: etree._Element) -> str:

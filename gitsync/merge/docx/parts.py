@@ -7,14 +7,13 @@ ours' version and records a conflict, so nothing is silently dropped.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 
 from lxml import etree
 
 from gitsync.merge.docx.blocks import Ctx, merge_sequence
-from gitsync.merge.docx.ooxml import CP_NS, DCTERMS_NS, W14_NS, W15_NS, W_ID, W_NAME, w
+from gitsync.merge.docx.ooxml import DCTERMS_NS, W14_NS, W15_NS, W_ID, W_NAME, w
 from gitsync.merge.docx.runs import canon
 
 NOGB: frozenset[str] = frozenset()
@@ -160,10 +159,6 @@ def modified(core: etree._Element | None) -> str:
     return (el.text or "").strip() if el is not None else ""
 
 
-def core_root_tag() -> str:
-    return f"{{{CP_NS}}}coreProperties"
-
-
 def remap_ids(part_root: etree._Element, item_tag: str, doc_root: etree._Element,
               ref_tags: tuple[str, ...], mapping: dict[str, str]) -> None:
     """Renumber note/comment ids in theirs' part and the references to them in its body."""
@@ -203,9 +198,3 @@ NOTE_PARTS = (("word/footnotes.xml", w("footnote"), (w("footnoteReference"),)),
                                                     w("commentRangeEnd"),
                                                     w("commentReference"))))
 
-
-def copy_el(el: etree._Element) -> etree._Element:
-    return copy.deepcopy(el)
-
-
-W14 = W14_NS

@@ -10,6 +10,7 @@ equal segments.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from gitsync.merge.docx.ooxml import (
     W_ID,
     W_LAST_RENDERED,
     W_NAME,
+    W_P,
     W_PPR,
     W_PROOF_ERR,
     W_R,
@@ -28,6 +30,7 @@ from gitsync.merge.docx.ooxml import (
     W_T,
     XML_SPACE,
     make,
+    visible_text,
 )
 
 NOISE_TAGS = frozenset((W_PROOF_ERR, W_LAST_RENDERED))
@@ -71,7 +74,7 @@ def canon(el: etree._Element, goback: frozenset[str]) -> str:
 
 def _canon_into(el: etree._Element, goback: frozenset[str], out: list[str]) -> None:
     tag = el.tag
-    if tag == w_p_tag:
+    if tag == W_P:
         out.append(paragraph_key(el, goback))
         return
     out.append("<")
@@ -89,8 +92,6 @@ def _canon_into(el: etree._Element, goback: frozenset[str], out: list[str]) -> N
         _canon_into(child, goback, out)
     out.append("/>")
 
-
-w_p_tag = W_R.replace("}r", "}p")
 
 
 @dataclass(slots=True)
@@ -180,18 +181,8 @@ def chars(segs: list[Segment]) -> list[Segment]:
     return out
 
 
-def _copy(el: etree._Element | None) -> etree._Element | None:
-    if el is None:
-        return None
-    import copy
-
-    return copy.deepcopy(el)
-
-
 def build_runs(segs: list[Segment]) -> list[etree._Element]:
     """Elements for a segment list: consecutive text of equal formatting becomes one run."""
-    import copy
-
     out: list[etree._Element] = []
     i = 0
     n = len(segs)
@@ -226,8 +217,6 @@ def build_runs(segs: list[Segment]) -> list[etree._Element]:
 
 def segments_text(segs: list[Segment]) -> str:
     """Readable text of segments (for conflict records)."""
-    from gitsync.merge.docx.ooxml import visible_text
-
     parts: list[str] = []
     for s in segs:
         if s.kind == "t":
