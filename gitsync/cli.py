@@ -8,18 +8,22 @@ the traceback. No logic lives here beyond formatting.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import logging.handlers
+import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 from gitsync import __version__
 from gitsync.config import SETTINGS_BY_NAME, Paths
-from gitsync.errors import GitsyncError
+from gitsync.errors import GitsyncError, UserError
 from gitsync.model import CommitInfo, FolderStatus
 from gitsync.service import Service
 
@@ -172,16 +176,175 @@ def cmd_restore(svc: Service, a: argparse.Namespace) -> int:
 
 
 def cmd_sync(svc: Service, a: argparse.Namespace) -> int:
-    results = svc.sync(a.dir)
+    reports = svc.sync(a.dir)
     if a.json:
-        _json({"folders": [{"path": str(fc.path),
-                            "committed": c.to_json() if c else None,
-                            "pushed": pushed} for fc, c, pushed in results]})
+        _json({"folders": [{
+            "path": str(r.folder.path),
+            "committed": r.committed.to_json() if r.committed else None,
+            "action": r.outcome.action,
+            "head": r.outcome.head,
+            "pushed": r.outcome.pushed,
+            "written": r.outcome.written,
+            "removed": r.outcome.removed,
+            "waiting": r.outcome.waiting,
+            "new_conflicts": [c.to_json() for c in r.outcome.conflicts],
+            "open_conflicts": len(r.open_conflicts),
+        } for r in reports]})
     else:
-        for fc, c, pushed in results:
-            what = [f"committed {c.summary}" if c else "nothing to commit",
-                    f"pushed {pushed[:10]}" if pushed else "remote up to date"]
-            _out(f"{fc.path}: " + "; ".join(what))
+        for r in reports:
+            o = r.outcome
+            what = [f"committed {r.committed.summary}" if r.committed else "nothing to commit"]
+            if o.action in ("fast-forward", "initial", "merged"):
+                what.append(f"{o.action}: {len(o.written) + len(o.removed)} file(s) updated")
+            what.append(f"pushed {o.pushed[:10]}" if o.pushed else "remote up to date")
+            _out(f"{r.folder.path}: " + "; ".join(what))
+            for c in o.conflicts:
+                _out(f"  conflict   {c.path}" + (f" (other version: {c.copy_path})"
+                                                 if c.copy_path else " (tracked changes)"))
+            for p, why in o.waiting.items():
+                _out(f"  waiting    {p}: {why}")
+            if r.open_conflicts:
+                _out(f"  {len(r.open_conflicts)} conflict(s) to resolve: see 'gitsync "
+                     "conflicts'")
+    return EXIT_CONFLICTS if any(r.open_conflicts for r in reports) else EXIT_OK
+
+
+def cmd_conflicts(svc: Service, a: argparse.Namespace) -> int:
+    found = svc.conflicts(a.dir)
+    if a.json:
+        _json({"folders": [{"path": str(fc.path), "conflicts": [r.to_json() for r in recs]}
+                           for fc, recs in found]})
+        return EXIT_OK
+    total = 0
+    for fc, recs in found:
+        for r in recs:
+            total += 1
+            other = r.copy_path or "tracked changes inside the document"
+            _out(f"{fc.path}/{r.path}\t{r.kind}\t{r.ours_device} vs {r.theirs_device}\t"
+                 f"{_when(r.time)}\t{other}")
+    if not total:
+        _out("No conflicts.")
+    return EXIT_OK
+
+
+def cmd_resolve(svc: Service, a: argparse.Namespace) -> int:
+    choice = "ours" if a.ours else "theirs" if a.theirs else "file"
+    res = svc.resolve(a.path, choice, with_file=a.with_file, folder_arg=a.folder)
+    if a.json:
+        _json({"resolved": res.record.to_json(), "choice": choice,
+               "commit": res.commit.to_json() if res.commit else None})
+    else:
+        _out(f"Resolved {res.record.path}"
+             + (f" ({res.commit.summary})" if res.commit else ""))
+    return EXIT_OK
+
+
+def cmd_clone(svc: Service, a: argparse.Namespace) -> int:
+    def progress(phase: str, done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r{phase}: {done}/{total}" + ("\n" if done >= total else ""))
+            sys.stderr.flush()
+
+    fc, records = svc.clone(a.url, a.dir, device=a.device, progress=progress)
+    if a.json:
+        _json({"path": str(fc.path), "device": fc.device, "remote": fc.remote,
+               "branch": fc.branch, "conflicts": [r.to_json() for r in records]})
+    else:
+        _out(f"Cloned {a.url} into {fc.path} as device '{fc.device}'")
+        for r in records:
+            _out(f"  kept your {r.path}; the remote's version is {r.copy_path}")
+    return EXIT_OK
+
+
+def cmd_merge_file(svc: Service, a: argparse.Namespace) -> int:
+    from gitsync.merge.registry import merge_files
+
+    def read(p: str) -> bytes:
+        try:
+            return Path(p).read_bytes()
+        except OSError as e:
+            raise UserError(f"cannot read {p}: {e.strerror}",
+                            hint="give BASE OURS THEIRS as files") from e
+
+    base, ours, theirs = read(a.base), read(a.ours), read(a.theirs)
+    data, code = merge_files(base, ours, theirs, path=a.path or a.ours,
+                             ours_label=a.ours_label or a.ours,
+                             theirs_label=a.theirs_label or a.theirs)
+    if a.output == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        _write_file(Path(a.output or a.ours), data)
+    return code
+
+
+def cmd_merge_driver(svc: Service, a: argparse.Namespace) -> int:
+    if a.install is not None:
+        repo_dir = Path(a.install or ".").resolve()
+        _install_driver(repo_dir)
+        _out(f"gitsync is now the merge driver and .docx diff filter of {repo_dir}")
+        return EXIT_OK
+    if not (a.base and a.ours and a.theirs):
+        raise UserError("merge-driver needs %O %A %B [%P]",
+                        hint="or run 'gitsync merge-driver --install [REPO]'")
+    from gitsync.merge.registry import merge_files
+
+    data, code = merge_files(Path(a.base).read_bytes(), Path(a.ours).read_bytes(),
+                             Path(a.theirs).read_bytes(), path=a.path or a.ours,
+                             ours_label="ours", theirs_label="theirs")
+    _write_file(Path(a.ours), data)
+    return code
+
+
+def _self_command() -> str:
+    exe = Path(sys.argv[0])
+    if exe.name == "gitsync" and exe.exists():
+        return shlex.quote(str(exe.resolve()))
+    return f"{shlex.quote(sys.executable)} -m gitsync.cli"
+
+
+def _install_driver(repo_dir: Path) -> None:
+    import subprocess
+
+    gitdir = subprocess.run(["git", "-C", str(repo_dir), "rev-parse", "--absolute-git-dir"],
+                            capture_output=True, text=True)
+    if gitdir.returncode != 0:
+        raise UserError(f"{repo_dir} is not a git repository", hint="give a repository path")
+    me = _self_command()
+    settings = {
+        "merge.gitsync.name": "gitsync three-way merge (word-level text, Word documents)",
+        "merge.gitsync.driver": f"{me} merge-driver %O %A %B %P",
+        "diff.docx.textconv": f"{me} docx-text",
+    }
+    for key, value in settings.items():
+        subprocess.run(["git", "-C", str(repo_dir), "config", key, value], check=True)
+    attributes = Path(gitdir.stdout.strip()) / "info" / "attributes"
+    attributes.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["* merge=gitsync", "*.docx diff=docx", "*.DOCX diff=docx"]
+    existing = attributes.read_text().splitlines() if attributes.exists() else []
+    with attributes.open("a") as fh:
+        for line in lines:
+            if line not in existing:
+                fh.write(line + "\n")
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".gitsync-tmp-{path.name}")
+    tmp.write_bytes(data)
+    with contextlib.suppress(FileNotFoundError):
+        tmp.chmod(path.stat().st_mode & 0o7777)
+    os.replace(tmp, path)
+
+
+def cmd_docx_text(svc: Service, a: argparse.Namespace) -> int:
+    from gitsync.merge.docx import docx_text
+
+    try:
+        data = Path(a.file).read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {a.file}: {e.strerror}") from e
+    _out(docx_text(data).rstrip("\n"))
     return EXIT_OK
 
 
@@ -275,6 +438,47 @@ def build_parser() -> argparse.ArgumentParser:
                     help="commit id or time (default: the version before the latest change)")
     sp.add_argument("--folder", metavar="DIR")
     sp.add_argument("--json", action="store_true")
+
+    sp = add("conflicts", cmd_conflicts, "list conflicts waiting for you, on every device")
+    sp.add_argument("dir", metavar="DIR", nargs="?")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("resolve", cmd_resolve, "settle a conflict, as a commit synced to every device")
+    sp.add_argument("path", metavar="PATH")
+    g = sp.add_mutually_exclusive_group(required=True)
+    g.add_argument("--ours", action="store_true", help="keep the version at PATH")
+    g.add_argument("--theirs", action="store_true", help="take the conflict copy's version")
+    g.add_argument("--with", dest="with_file", metavar="FILE", help="use FILE's content")
+    sp.add_argument("--folder", metavar="DIR")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("clone", cmd_clone, "join a folder synced from another device")
+    sp.add_argument("url", metavar="URL")
+    sp.add_argument("dir", metavar="DIR")
+    sp.add_argument("--device", metavar="NAME", help="this device's name (default: host name)")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("merge-file", cmd_merge_file,
+             "three-way merge of three files, exit status like 'git merge-file'")
+    sp.add_argument("base", metavar="BASE")
+    sp.add_argument("ours", metavar="OURS")
+    sp.add_argument("theirs", metavar="THEIRS")
+    sp.add_argument("-o", dest="output", metavar="OUT",
+                    help="write here ('-' for stdout; default: over OURS, as git does)")
+    sp.add_argument("--path", help="file name that picks the merger (default: OURS)")
+    sp.add_argument("-L", dest="ours_label", metavar="LABEL", help="label for ours")
+    sp.add_argument("--theirs-label", metavar="LABEL")
+
+    sp = add("merge-driver", cmd_merge_driver, "git merge driver: %O %A %B %P")
+    sp.add_argument("base", metavar="BASE", nargs="?")
+    sp.add_argument("ours", metavar="OURS", nargs="?")
+    sp.add_argument("theirs", metavar="THEIRS", nargs="?")
+    sp.add_argument("path", metavar="PATH", nargs="?")
+    sp.add_argument("--install", metavar="REPO", nargs="?", const="",
+                    help="make gitsync the merge driver of REPO (default: current directory)")
+
+    sp = add("docx-text", cmd_docx_text, "a .docx as text, one paragraph per line (textconv)")
+    sp.add_argument("file", metavar="FILE")
 
     sp = add("folders", cmd_folders, "list synced folders")
     sp.add_argument("--json", action="store_true")

@@ -17,9 +17,10 @@ from typing import Any
 
 from gitsync.committer import Committer
 from gitsync.config import Config, FolderConfig, Paths, folder_key, load_config, save_config
+from gitsync.conflicts import ConflictRecord
 from gitsync.errors import FolderError, GitsyncError, UserError
 from gitsync.ignore import IgnoreRules, exclude_patterns
-from gitsync.repo import Repo, init_bare, is_inside_repo
+from gitsync.repo import Entry, Repo, init_bare, is_inside_repo
 
 logger = logging.getLogger(__name__)
 
@@ -202,3 +203,92 @@ def unregister(paths: Paths, dir_arg: str) -> FolderConfig:
 
 __all__ = ["GitsyncError", "find_folder", "folder_for", "register", "resolve_path",
            "unregister"]
+
+
+def clone_folder(
+    paths: Paths,
+    url: str,
+    dir_arg: str,
+    *,
+    device: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[FolderConfig, list[ConflictRecord]]:
+    """Join a folder synced from another device: clone URL into DIR and register it.
+
+    DIR is created if missing. Files DIR already holds are merged in, never overwritten:
+    a file the remote lacks is committed as a local addition; one the remote has with other
+    content stays as it is and the remote's version is written beside it as a conflict copy.
+    """
+    from gitsync.transport import clone
+
+    target = Path(dir_arg).expanduser()
+    created = False
+    if not target.exists():
+        parent = target.parent if target.parent != Path("") else Path.cwd()
+        if not parent.is_dir():
+            raise FolderError(f"{parent} does not exist", path=str(parent),
+                              hint="create the parent folder first")
+        target.mkdir()
+        created = True
+    folder = _check_dir(target)
+    config = load_config(paths)
+    if str(folder) in config.folders:
+        raise FolderError(f"{folder} is already a synced folder", path=str(folder))
+    if (folder / ".git").exists():
+        raise FolderError(f"{folder} is already a git repository", path=str(folder),
+                          hint="register it with 'gitsync init' instead")
+    device = device or default_device()
+    tmp = folder.parent / f".{folder.name}.gitsync-clone"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    records: list[ConflictRecord] = []
+    try:
+        clone(url, tmp, branch=None, progress=progress)
+        os.replace(tmp / ".git", folder / ".git")
+        shutil.rmtree(tmp, ignore_errors=True)
+        repo = Repo(folder)
+        records = _merge_in_existing(repo, device)
+        fc = register(paths, str(folder), remote=url, device=device)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            shutil.rmtree(folder / ".git", ignore_errors=True)
+        raise
+    return fc, records
+
+
+def _merge_in_existing(repo: Repo, device: str) -> list[ConflictRecord]:
+    """Write the cloned files around what the folder already holds (see clone_folder)."""
+    from gitsync.conflicts import copy_name, now_utc, record_id
+    from gitsync.repo.trees import MODE_BLOB
+    from gitsync.worktree import WorktreeUpdater, check_path
+
+    head = repo.head_id()
+    if head is None:
+        return []
+    updater = WorktreeUpdater(repo)
+    theirs_device = repo.commit_device(head) or "remote"
+    when = now_utc()
+    records = []
+    for change in repo.diff_commits(None, head, renames=False):
+        path = change.new_path
+        assert path is not None and change.new is not None
+        check_path(path)
+        disk = repo.disk_entry(path)
+        if disk is None and not (repo.workdir / path).exists():
+            updater.write_one(path, change.new)
+        elif disk is None or disk.oid != change.new.oid:
+            cpath = copy_name(path, theirs_device, when)
+            updater.write_one(cpath, change.new)
+            rec = ConflictRecord(
+                id=record_id(path, disk.oid if disk else None, change.new.oid), path=path,
+                copy_path=cpath, kind="add-add", base=None,
+                ours=repo.write_blob((repo.workdir / path).read_bytes()) if disk else None,
+                theirs=change.new.oid, ours_device=device, theirs_device=theirs_device,
+                time=when)
+            updater.write_one(rec.record_path,
+                              Entry(repo.write_blob(rec.dumps()), MODE_BLOB))
+            records.append(rec)
+    return records

@@ -19,18 +19,28 @@ from datetime import datetime
 from pathlib import Path
 
 from gitsync import folders as folder_registry
+from gitsync import resolve as resolve_mod
 from gitsync.committer import Committer
 from gitsync.config import Config, FolderConfig, Paths, folder_key, load_config
+from gitsync.conflicts import ConflictRecord
 from gitsync.daemon_lock import running_daemon_pid
 from gitsync.errors import FolderError, GitsyncError, PathError, RevisionError
 from gitsync.ignore import IgnoreRules
 from gitsync.model import CommitInfo, FolderStatus, SkippedFile
 from gitsync.repo import DEVICE_TRAILER, Repo
 from gitsync.revspec import parse_time
-from gitsync.sync import Syncer
+from gitsync.sync import Syncer, SyncOutcome
 from gitsync.worker import read_state
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    folder: FolderConfig
+    committed: CommitInfo | None
+    outcome: SyncOutcome
+    open_conflicts: list[ConflictRecord]
 
 
 @dataclass
@@ -205,9 +215,12 @@ class Service:
         return latest.parents[0]
 
     # --------------------------------------------------------------- sync
-    def sync(self, dir_arg: str | None = None) -> list[tuple[FolderConfig, CommitInfo | None,
-                                                            str | None]]:
-        """Commit what is pending and push, once, for one or every folder."""
+    def _syncer(self, repo: Repo, fc: FolderConfig) -> Syncer:
+        return Syncer(repo, fc.remote, fc.branch, device=fc.device)
+
+    def sync(self, dir_arg: str | None = None) -> list[SyncReport]:
+        """One round, now, for one or every folder: commit what is pending, fetch, merge,
+        push. Raises the first folder's error after trying every folder."""
         config = self.config()
         results = []
         errors: list[GitsyncError] = []
@@ -218,9 +231,16 @@ class Service:
                 if reason:
                     raise FolderError(f"{fc.path} is paused: {reason}", path=str(fc.path))
                 repo.clear_stale_locks()
-                batch = self._committer(config, fc, repo).commit_all()
-                pushed = Syncer(repo, fc.remote, fc.branch).push()
-                results.append((fc, batch.commit if batch else None, pushed))
+                committer = self._committer(config, fc, repo)
+                syncer = self._syncer(repo, fc)
+                pending = [p for p in repo.changed_paths() if committer.wanted(p)]
+                held = syncer.held_paths(pending)
+                batch = committer.commit([p for p in pending if p not in held],
+                                         whole_tree=not held)
+                syncer.retry_waiting()
+                outcome = syncer.sync(_committing(committer))
+                results.append(SyncReport(fc, batch.commit, outcome,
+                                          resolve_mod.list_conflicts(repo)))
             except GitsyncError as e:
                 if dir_arg is not None:
                     raise
@@ -229,11 +249,43 @@ class Service:
             raise errors[0]
         return results
 
+    # --------------------------------------------------------------- conflicts
+    def conflicts(self, dir_arg: str | None = None
+                  ) -> list[tuple[FolderConfig, list[ConflictRecord]]]:
+        config = self.config()
+        return [(fc, resolve_mod.list_conflicts(self._repo(fc)))
+                for fc in folder_registry.folder_for(config, dir_arg)]
+
+    def resolve(self, path_arg: str, choice: str, *, with_file: str | None = None,
+                folder_arg: str | None = None) -> resolve_mod.Resolution:
+        fc, rel = folder_registry.resolve_path(self.config(), path_arg, folder_arg)
+        repo = self._repo(fc)
+        res = resolve_mod.resolve(repo, rel, device=fc.device, choice=choice,
+                                  with_file=Path(with_file) if with_file else None)
+        self._try_push(repo, fc)
+        return res
+
+    def clone(self, url: str, dir_arg: str, *, device: str | None = None,
+              progress: Callable[[str, int, int], None] | None = None
+              ) -> tuple[FolderConfig, list[ConflictRecord]]:
+        fc, records = folder_registry.clone_folder(self.paths, url, dir_arg, device=device,
+                                                   progress=progress)
+        self._try_push(self._repo(fc), fc)
+        return fc, records
+
     def _try_push(self, repo: Repo, fc: FolderConfig) -> None:
+        """Share a local commit now if the remote is reachable; the daemon retries if not."""
         try:
-            Syncer(repo, fc.remote, fc.branch).push()
+            self._syncer(repo, fc).sync(lambda _p: None)
         except GitsyncError as e:
-            logger.warning("not pushed yet: %s (the daemon will retry)", e)
+            logger.warning("not synced yet: %s (the daemon will retry)", e)
+
+
+def _committing(committer: Committer) -> Callable[[list[str]], None]:
+    def commit(paths: list[str]) -> None:
+        committer.commit(paths)
+
+    return commit
 
 
 def _write_atomically(target: Path, data: bytes, mode: int) -> None:

@@ -122,3 +122,39 @@ class FolderWatcher:
             _relay.listeners.discard(self._on_overflow)
         self._observer.stop()
         self._observer.join(timeout=10)
+
+
+class _RefHandler(FileSystemEventHandler):
+    def __init__(self, names: set[str], on_change: Callable[[], None]) -> None:
+        self.names = names
+        self.on_change = on_change
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        if any(os.path.basename(os.fsdecode(p)) in self.names for p in paths if p):
+            self.on_change()
+
+
+class RefWatcher:
+    """Tells the owner the moment a local hub's branch moves (no polling).
+
+    A push into a bare repo on the same disk renames ``refs/heads/BRANCH.lock`` onto
+    ``refs/heads/BRANCH`` (or rewrites ``packed-refs``); watching those two directories,
+    non-recursively, costs nothing while idle.
+    """
+
+    def __init__(self, hub: Path, branch: str, on_change: Callable[[], None]) -> None:
+        ref = hub / "refs" / "heads" / branch
+        self._observer = Observer()
+        self._observer.daemon = True
+        handler = _RefHandler({ref.name, "packed-refs"}, on_change)
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        self._observer.schedule(handler, str(ref.parent), recursive=False)
+        self._observer.schedule(handler, str(hub), recursive=False)
+
+    def start(self) -> None:
+        self._observer.start()
+
+    def stop(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=10)

@@ -22,12 +22,13 @@ from typing import Any
 from gitsync.committer import Committer
 from gitsync.config import FolderConfig, Paths, folder_key
 from gitsync.debounce import Debouncer
-from gitsync.errors import GitsyncError, LockedError
+from gitsync.errors import GitsyncError, HistoryDivergedError, LockedError
 from gitsync.events import Event, EventBus
 from gitsync.ignore import IgnoreRules, exclude_patterns
-from gitsync.repo import Repo
-from gitsync.sync import Syncer
-from gitsync.watcher import FolderWatcher
+from gitsync.repo import Entry, Repo
+from gitsync.sync import Syncer, SyncOutcome
+from gitsync.watcher import FolderWatcher, RefWatcher
+from gitsync.worktree import UnsafePathError
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ class FolderState:
     offline_since: float | None = None
     last_commit: str | None = None
     last_push: float | None = None
+    last_sync: float | None = None
+    waiting: dict[str, str] = field(default_factory=dict)
+    sync_stopped: str | None = None
     pid: int = field(default_factory=os.getpid)
     updated: float = 0.0
 
@@ -92,7 +96,8 @@ class FolderWorker:
             self.repo, folder.device, size_limit=int(settings["size_limit"]),
             ignore=IgnoreRules(settings["ignore"]),
         )
-        self.syncer = Syncer(self.repo, folder.remote, folder.branch)
+        self.syncer = Syncer(self.repo, folder.remote, folder.branch, device=folder.device,
+                             own_write=self._own_write)
         self.debouncer = Debouncer(settings["debounce"], settings["max_batch_delay"],
                                    settings["delete_delay"])
         self.state = FolderState()
@@ -103,18 +108,28 @@ class FolderWorker:
         self._watcher = (FolderWatcher(folder.path, self._on_fs_event, self.request_rescan)
                          if watch else None)
         self._stopped = threading.Event()
-        self._push_due = False
-        self._next_push_try = 0.0
-        self._push_backoff = 1.0
+        self._sync_due = False
+        self._next_sync_try = 0.0
+        self._backoff = 1.0
+        self._next_poll = 0.0
+        self._own: dict[str, tuple[str | None, float]] = {}
+        hub = Path(folder.remote)
+        self._hub_watcher = (RefWatcher(hub, folder.branch, self.request_remote_check)
+                             if watch and hub.is_absolute() and (hub / "refs").is_dir()
+                             else None)
 
     # ------------------------------------------------------------- called from other threads
     def start(self) -> None:
         if self._watcher:
             self._watcher.start()
+        if self._hub_watcher:
+            self._hub_watcher.start()
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is pending, try one last push, then stop."""
+        if self._hub_watcher:
+            self._hub_watcher.stop()
         if self._watcher:
             self._watcher.stop()
         self._queue.put(("stop", None))
@@ -122,6 +137,10 @@ class FolderWorker:
 
     def request_rescan(self) -> None:
         self._queue.put(("rescan", None))
+
+    def request_remote_check(self) -> None:
+        """The remote's branch may have moved (a local hub's ref changed): sync now."""
+        self._queue.put(("remote", None))
 
     def request_sync(self) -> threading.Event:
         done = threading.Event()
@@ -171,8 +190,10 @@ class FolderWorker:
             timeouts.append(deadline - self.clock())
         if self._retry_at:
             timeouts.append(min(t for t, _ in self._retry_at.values()) - self.clock())
-        if self._push_due:
-            timeouts.append(self._next_push_try - self.clock())
+        if self._sync_due:
+            timeouts.append(self._next_sync_try - self.clock())
+        if self.state.sync_stopped is None:
+            timeouts.append(self._next_poll - self.clock())
         timeout = max(0.0, min(timeouts))
         try:
             return self._queue.get(timeout=timeout)
@@ -188,7 +209,8 @@ class FolderWorker:
         if not self._check_pause():
             self._full_scan()
         self.state.state = "paused" if self.state.reason else "watching"
-        self._push_due = True
+        self.state.waiting = {p: w.get("why", "") for p, w in self.syncer.load_waiting().items()}
+        self._sync_due = True
         self._save_state()
 
     def _check_pause(self) -> bool:
@@ -222,14 +244,16 @@ class FolderWorker:
         now = self.clock()
         if kind == "fs":
             relpath, gone = arg
-            if self.committer.ignore.matches(relpath):
+            if self.committer.ignore.matches(relpath) or self._is_own_write(relpath):
                 return
             self.debouncer.touch(relpath, now, deleted=gone)
         elif kind == "rescan":
             self._full_scan()
+        elif kind == "remote":
+            self._sync_due, self._next_sync_try = True, 0.0
         elif kind == "sync":
             self._flush()
-            self._push()
+            self._sync()
             arg.set()
 
     def _tick(self) -> None:
@@ -240,8 +264,17 @@ class FolderWorker:
         ready = [p for p, (t, _n) in self._retry_at.items() if t <= now]
         if due or ready:
             self._commit(sorted(set(due) | set(ready)))
-        if self._push_due and now >= self._next_push_try:
-            self._push()
+        if self.state.waiting and now >= self._next_poll:
+            self._retry_waiting()
+        if self.state.sync_stopped is None and not self._sync_due and now >= self._next_poll:
+            self._next_poll = now + float(self.settings["poll"])
+            try:
+                if self.syncer.remote_moved():
+                    self._sync_due, self._next_sync_try = True, 0.0
+            except GitsyncError as e:
+                self._went_offline(e)
+        if self._sync_due and now >= self._next_sync_try:
+            self._sync()
 
     def _flush(self) -> None:
         """Commit everything pending now, settled or not (on stop and on ``sync``)."""
@@ -254,6 +287,12 @@ class FolderWorker:
         if self.repo.pause_reason():
             self.debouncer.requeue(paths, self.clock())
             return
+        held = self.syncer.held_paths(paths)
+        if held:
+            paths = [p for p in paths if p not in held]
+            whole_tree = False
+            if not paths:
+                return
         try:
             result = self.committer.commit(paths, whole_tree=whole_tree)
         except LockedError as e:
@@ -292,31 +331,112 @@ class FolderWorker:
             self.state.last_commit = c.id
             self._publish("committed", c.summary, id=c.id,
                           files=[ch.path for ch in c.changes])
-            self._push_due = True
-            self._next_push_try = 0.0
+            self._sync_due, self._next_sync_try = True, 0.0
         self._save_state()
 
-    def _push(self) -> None:
+    # ------------------------------------------------------------- syncing
+    def _own_write(self, path: str, entry: Entry | None) -> None:
+        self._own[path] = (entry.oid if entry else None, self.clock())
+
+    def _is_own_write(self, path: str) -> bool:
+        """An event caused by the worker's own write of an incoming change, not a user edit."""
+        own = self._own.get(path)
+        if own is None:
+            return False
+        oid, when = own
+        if self.clock() - when > 10.0:
+            del self._own[path]
+            return False
         try:
-            pushed = self.syncer.push()
-        except GitsyncError as e:
-            self._push_due = True
-            self._next_push_try = self.clock() + self._push_backoff
-            self._push_backoff = min(RETRY_CAP_S, self._push_backoff * 2)
-            if self.state.offline_since is None:
-                self.state.offline_since = time.time()
-                self._publish("push-failed", f"{e}", error=str(e))
+            disk = self.repo.disk_entry(path)
+        except OSError:
+            return False
+        return (disk.oid if disk else None) == oid
+
+    def _commit_now(self, paths: list[str]) -> None:
+        """The sync round found saves it must not overwrite: commit them before merging."""
+        result = self.committer.commit(paths)
+        if result.commit:
+            self._publish("committed", result.commit.summary, id=result.commit.id,
+                          files=[c.path for c in result.commit.changes])
+
+    def _went_offline(self, e: GitsyncError) -> None:
+        self._sync_due = True
+        self._next_sync_try = self.clock() + self._backoff
+        self._backoff = min(RETRY_CAP_S, self._backoff * 2)
+        if self.state.offline_since is None:
+            self.state.offline_since = time.time()
+            self._publish("offline", f"{e}", error=str(e))
+        self.state.last_error = str(e)
+        logger.warning("%s: sync failed: %s (next try in %.0f s)", self.folder.path, e,
+                       self._next_sync_try - self.clock())
+        self._save_state()
+
+    def _sync(self) -> None:
+        if self.state.sync_stopped is not None or self.repo.pause_reason():
+            self._sync_due = False
+            return
+        try:
+            out = self.syncer.sync(self._commit_now)
+        except (HistoryDivergedError, UnsafePathError) as e:
+            self._sync_due = False
+            self.state.sync_stopped = str(e)
             self.state.last_error = str(e)
-            logger.warning("%s: push failed: %s (next try in %.0f s)", self.folder.path, e,
-                           self._next_push_try - self.clock())
+            self.state.state = "error"
+            logger.error("%s: %s", self.folder.path, e)
+            self._publish("sync-stopped", str(e), needs_user=True)
             self._save_state()
             return
-        self._push_due = False
-        self._push_backoff = 1.0
-        if self.state.offline_since is not None or self.state.last_error:
-            self.state.offline_since = None
-            self.state.last_error = None
-        if pushed:
-            self.state.last_push = time.time()
-            self._publish("pushed", f"pushed {pushed[:10]} to {self.folder.remote}", id=pushed)
+        except LockedError as e:
+            self._sync_due, self._next_sync_try = True, self.clock() + 1.0
+            logger.warning("%s: %s", self.folder.path, e)
+            return
+        except GitsyncError as e:
+            self._went_offline(e)
+            return
+        self._sync_due = False
+        self._backoff = 1.0
+        self._next_poll = self.clock() + float(self.settings["poll"])
+        if self.state.offline_since is not None:
+            self._publish("online", f"reconnected to {self.folder.remote}")
+        self.state.offline_since = None
+        self.state.last_error = None
+        self.state.last_sync = time.time()
+        self._report(out)
         self._save_state()
+
+    def _report(self, out: SyncOutcome) -> None:
+        who = out.theirs_device or "remote"
+        if out.action in ("fast-forward", "initial", "merged"):
+            files = out.written + out.removed
+            self._publish("received" if out.action != "merged" else "merged",
+                          f"{len(files)} file(s) updated from {who}", files=files,
+                          id=out.head, merged=out.merged_paths)
+            self.state.last_commit = out.head
+        for c in out.conflicts:
+            where = f"; the other version is {c.copy_path}" if c.copy_path else \
+                "; the other side's changes are tracked changes in the document"
+            self._publish("conflict", f"{c.path}: edited on {who} too{where}",
+                          needs_user=True, conflict=c.to_json())
+        for note in out.notes:
+            self._publish("note", note)
+        for p, why in out.waiting.items():
+            self._publish("waiting", f"{p}: incoming change waits, {why}", path=p)
+        if out.waiting:
+            self.state.waiting.update(out.waiting)
+        if out.pushed:
+            self.state.last_push = time.time()
+            self._publish("pushed", f"pushed {out.pushed[:10]} to {self.folder.remote}",
+                          id=out.pushed)
+
+    def _retry_waiting(self) -> None:
+        try:
+            written, still = self.syncer.retry_waiting()
+        except GitsyncError as e:
+            logger.warning("%s: %s", self.folder.path, e)
+            return
+        self.state.waiting = still
+        for p in written:
+            self._publish("received", f"{p}: updated now that it is closed", files=[p])
+        if written:
+            self._save_state()

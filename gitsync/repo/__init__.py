@@ -26,6 +26,7 @@ from pygit2.enums import DiffFind, FileStatus, RepositoryState
 from gitsync.errors import LockedError, PathError, RepoError, RevisionError
 from gitsync.gitlocks import clear_stale_locks
 from gitsync.model import ChangeKind, CommitInfo, FileChange
+from gitsync.repo.trees import Entry, TreeChange, TreeOps
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,6 +69,9 @@ class CommitOutcome:
     held_back: tuple[StagedPath, ...]
 
 
+__all__ = ["CommitInfo", "Entry", "Repo", "TreeChange"]
+
+
 def git_cli(workdir: Path, *args: str, check: bool = True, input: bytes | None = None
             ) -> subprocess.CompletedProcess[bytes]:
     """Run the git CLI in a folder without taking optional locks (never blocks the user's git)."""
@@ -102,7 +106,7 @@ def init_bare(path: Path, branch: str = "main") -> None:
     pygit2.init_repository(str(path), bare=True, initial_head=branch)
 
 
-class Repo:
+class Repo(TreeOps):
     """One synced folder's repository (a normal, non-bare git repo)."""
 
     def __init__(self, workdir: Path) -> None:

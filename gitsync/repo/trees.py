@@ -1,0 +1,225 @@
+"""Commit graph and tree operations the sync engine needs, as plain data.
+
+Mixed into :class:`gitsync.repo.Repo`; everything returns ids as hex strings, contents as
+bytes and changes as :class:`TreeChange`, so the engine above never touches pygit2.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import DiffFind
+
+MODE_BLOB = 0o100644
+MODE_EXEC = 0o100755
+MODE_LINK = 0o120000
+
+
+@dataclass(frozen=True)
+class Entry:
+    oid: str
+    mode: int
+
+
+@dataclass(frozen=True)
+class TreeChange:
+    """One path changed between two commits. ``old``/``new`` are None for adds/deletes."""
+
+    status: str  # "A" | "D" | "M" | "R"
+    old_path: str | None
+    new_path: str | None
+    old: Entry | None
+    new: Entry | None
+
+
+class TreeOps:
+    _repo: pygit2.Repository
+    workdir: Path
+
+    # ------------------------------------------------------------------ graph
+    def merge_base(self, a: str, b: str) -> str | None:
+        found = self._repo.merge_base(pygit2.Oid(hex=a), pygit2.Oid(hex=b))
+        return str(found) if found else None
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """True when ANCESTOR is DESCENDANT or one of its ancestors."""
+        if ancestor == descendant:
+            return True
+        return bool(self._repo.descendant_of(pygit2.Oid(hex=descendant), pygit2.Oid(hex=ancestor)))
+
+    def ref_target(self, name: str) -> str | None:
+        ref = self._repo.references.get(name)
+        return str(ref.resolve().target) if ref is not None else None
+
+    def has_object(self, oid: str) -> bool:
+        return pygit2.Oid(hex=oid) in self._repo
+
+    def commit_device(self, oid: str) -> str | None:
+        msg = self._repo[oid].peel(pygit2.Commit).message
+        for line in msg.splitlines():
+            if line.startswith("Gitsync-Device:"):
+                return line.split(":", 1)[1].strip() or None
+        return None
+
+    def commit_tree_id(self, oid: str) -> str:
+        return str(self._repo[oid].peel(pygit2.Commit).tree_id)
+
+    # ------------------------------------------------------------------ trees
+    def diff_commits(self, a: str | None, b: str, *, renames: bool = True) -> list[TreeChange]:
+        """Changes from commit A (None: the empty tree) to commit B, renames detected."""
+        new_tree = self._repo[b].peel(pygit2.Commit).tree
+        if a is None:
+            diff = new_tree.diff_to_tree(swap=True)
+        else:
+            diff = self._repo.diff(self._repo[a].peel(pygit2.Commit).tree, new_tree)
+        if renames:
+            diff.find_similar(flags=DiffFind.FIND_RENAMES)
+        out: list[TreeChange] = []
+        for d in diff.deltas:
+            s = d.status_char()
+            old = Entry(str(d.old_file.id), int(d.old_file.mode)) if s != "A" else None
+            new = Entry(str(d.new_file.id), int(d.new_file.mode)) if s != "D" else None
+            if s in ("A",):
+                out.append(TreeChange("A", None, d.new_file.path, None, new))
+            elif s == "D":
+                out.append(TreeChange("D", d.old_file.path, None, old, None))
+            elif s == "R":
+                out.append(TreeChange("R", d.old_file.path, d.new_file.path, old, new))
+            else:  # M, T (type change)
+                out.append(TreeChange("M", d.old_file.path, d.new_file.path, old, new))
+        return out
+
+    def entry_at(self, commit: str | None, path: str) -> Entry | None:
+        if commit is None:
+            return None
+        tree = self._repo[commit].peel(pygit2.Commit).tree
+        try:
+            e = tree[path]
+        except KeyError:
+            return None
+        if e.type_str != "blob":
+            return None
+        return Entry(str(e.id), int(e.filemode))
+
+    def is_dir_at(self, commit: str, path: str) -> bool:
+        tree = self._repo[commit].peel(pygit2.Commit).tree
+        try:
+            return tree[path].type_str == "tree"
+        except KeyError:
+            return False
+
+    def entries_under(self, commit: str, directory: str) -> dict[str, Entry]:
+        """The blobs directly inside DIRECTORY at COMMIT, by name."""
+        tree = self._repo[commit].peel(pygit2.Commit).tree
+        try:
+            sub = tree[directory]
+        except KeyError:
+            return {}
+        if sub.type_str != "tree":
+            return {}
+        return {e.name: Entry(str(e.id), int(e.filemode))
+                for e in self._repo[sub.id] if e.type_str == "blob"}
+
+    def entry_for_bytes(self, data: bytes, path: str) -> Entry:
+        """Store DATA as a blob, with the mode PATH has in the working tree."""
+        full = self.workdir / path
+        mode = MODE_BLOB
+        try:
+            if full.lstat().st_mode & 0o100:
+                mode = MODE_EXEC
+        except FileNotFoundError:
+            pass
+        return Entry(self.write_blob(data), mode)
+
+    def blob(self, oid: str) -> bytes:
+        return bytes(self._repo[oid].read_raw())
+
+    def write_blob(self, data: bytes) -> str:
+        return str(self._repo.create_blob(data))
+
+    def build_tree(self, base_commit: str | None, updates: dict[str, Entry | None]) -> str:
+        """The tree of BASE_COMMIT with UPDATES applied (None removes a path)."""
+        index = pygit2.Index()
+        if base_commit is not None:
+            index.read_tree(self._repo[base_commit].peel(pygit2.Commit).tree)
+        for path, entry in sorted(updates.items()):
+            if entry is None:
+                if path in index:
+                    index.remove(path)
+            else:
+                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=entry.oid), entry.mode))
+        return str(index.write_tree(self._repo))
+
+    def tree_paths(self, tree_or_commit: str) -> list[str]:
+        obj = self._repo[tree_or_commit]
+        tree = obj.peel(pygit2.Tree)
+        index = pygit2.Index()
+        index.read_tree(tree)
+        return [e.path for e in index]
+
+    def create_commit(self, tree: str, parents: list[str], message: str,
+                      author: pygit2.Signature) -> str:
+        """Write a commit object without moving any ref."""
+        return str(self._repo.create_commit(
+            None, author, author, message, pygit2.Oid(hex=tree),
+            [pygit2.Oid(hex=p) for p in parents]))
+
+    # ------------------------------------------------------------------ working tree
+    def disk_entry(self, path: str) -> Entry | None:
+        """The blob id and mode the working file would have if committed now."""
+        full = self.workdir / path
+        try:
+            st = full.lstat()
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            return Entry(str(pygit2.hash(os.fsencode(os.readlink(full)))), MODE_LINK)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        mode = MODE_EXEC if st.st_mode & 0o100 else MODE_BLOB
+        return Entry(str(pygit2.hashfile(str(full))), mode)
+
+    def set_index_entries(self, entries: dict[str, Entry | None], *,
+                          from_disk: set[str] | None = None) -> None:
+        """Point index entries at given blobs (None removes); FROM_DISK paths are re-added
+        from the working tree so their stat data is fresh."""
+        index = self._repo.index
+        index.read(False)
+        for path, entry in entries.items():
+            if entry is None:
+                if path in index:
+                    index.remove(path)
+            elif from_disk and path in from_disk:
+                index.add(path)
+            else:
+                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=entry.oid), entry.mode))
+        index.write()
+        fd = os.open(Path(self._repo.path) / "index", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def move_branch(self, branch: str, new: str, expected_old: str | None,
+                    message: str = "gitsync") -> None:
+        """Compare-and-swap refs/heads/BRANCH from EXPECTED_OLD to NEW."""
+        from gitsync.errors import RepoError
+
+        name = f"refs/heads/{branch}"
+        ref = self._repo.references.get(name)
+        if ref is None:
+            if expected_old is not None:
+                raise RepoError(f"{name} vanished while updating it", hint="will retry")
+            self._repo.references.create(name, pygit2.Oid(hex=new), force=False,
+                                         message=message)
+            return
+        if str(ref.target) != expected_old:
+            raise RepoError(f"{name} moved while updating it", hint="will retry")
+        try:
+            ref.set_target(pygit2.Oid(hex=new), message)
+        except pygit2.GitError as e:
+            raise RepoError(f"{name} moved while updating it ({e})", hint="will retry") from e

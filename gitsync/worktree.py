@@ -1,0 +1,220 @@
+"""Bringing incoming changes onto the disk without ever overwriting a user's save.
+
+A file is replaced only if its content on disk still equals the last committed local
+version, checked right before an atomic replace (temp file in the same directory, fsync,
+rename, mode kept). A file the user changed meanwhile is left alone and reported as
+*dirty*: the caller commits that save first and merges again. A file open in an editor
+that keeps a lock file beside it (Word's ``~$...``, LibreOffice's ``.~lock.NAME#``) is not
+replaced under the user's feet: it *waits* until the lock is gone.
+
+Every incoming path is checked before anything is written: a path that escapes the folder
+or aliases ``.git`` (``../x``, ``.GIT``, ``git~1``, a component behind a symlink) makes the
+whole update fail with :class:`UnsafePathError`, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitsync.errors import RuntimeFailure
+from gitsync.repo import Entry, Repo
+from gitsync.repo.trees import MODE_EXEC, MODE_LINK
+
+logger = logging.getLogger(__name__)
+
+
+class UnsafePathError(RuntimeFailure):
+    """An incoming commit holds a path that would write outside the folder or into .git."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message, hint="nothing was written; the remote holds a hostile or "
+                                        "broken commit, ask its author to remove that path")
+        self.path = path
+
+
+def check_path(path: str) -> None:
+    if not path or path.startswith("/") or "\\" in path or "\0" in path:
+        raise UnsafePathError(f"refusing incoming path {path!r}", path=path)
+    for comp in path.split("/"):
+        folded = comp.casefold().rstrip(". ")
+        if comp in ("", ".", "..") or folded in (".git", "git~1"):
+            raise UnsafePathError(f"refusing incoming path {path!r}", path=path)
+
+
+def lock_files_for(path: Path) -> list[Path]:
+    """Editor lock files that say PATH is open right now."""
+    name = path.name
+    d = path.parent
+    candidates = [d / f".~lock.{name}#", d / f"~${name}"]
+    # Word shortens the owner file's name: "~$" + the name without its first 1-2 chars.
+    if len(name) > 2:
+        candidates += [d / f"~${name[1:]}", d / f"~${name[2:]}"]
+    return [c for c in candidates if c.exists()]
+
+
+@dataclass
+class ApplyResult:
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    waiting: dict[str, str] = field(default_factory=dict)  # path -> why
+    dirty: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Op:
+    path: str
+    expect: Entry | None  # what must be on disk now (the last committed local version)
+    new: Entry | None  # what to put there (None: remove)
+
+
+class WorktreeUpdater:
+    def __init__(self, repo: Repo, own_write: Callable[[str, Entry | None], None] | None = None
+                 ) -> None:
+        self.repo = repo
+        self.root = repo.workdir
+        self.own_write = own_write or (lambda _p, _e: None)
+
+    def plan(self, old: str | None, new: str) -> list[_Op]:
+        ops: list[_Op] = []
+        for c in self.repo.diff_commits(old, new, renames=False):
+            if c.status == "A":
+                assert c.new_path
+                ops.append(_Op(c.new_path, None, c.new))
+            elif c.status == "D":
+                assert c.old_path
+                ops.append(_Op(c.old_path, c.old, None))
+            else:
+                assert c.new_path
+                ops.append(_Op(c.new_path, c.old, c.new))
+        for op in ops:
+            if op.new is not None:
+                check_path(op.path)
+        # Deletes first: a file may be replaced by a folder of the same name.
+        ops.sort(key=lambda o: (o.new is not None, o.path))
+        return ops
+
+    def dirty_paths(self, ops: list[_Op]) -> list[str]:
+        return [op.path for op in ops if not self._matches(op.path, op.expect)]
+
+    def _matches(self, path: str, expect: Entry | None) -> bool:
+        try:
+            disk = self.repo.disk_entry(path)
+        except OSError:
+            return False
+        if expect is None:
+            return disk is None
+        if disk is None:
+            return False
+        # A mode the filesystem cannot show (exec bit on some mounts) is not a user edit.
+        return disk.oid == expect.oid
+
+    def apply(self, old: str | None, new: str, *, only: set[str] | None = None
+              ) -> ApplyResult:
+        """Make the disk go from commit OLD to commit NEW where it is safe to."""
+        ops = self.plan(old, new)
+        if only is not None:
+            ops = [op for op in ops if op.path in only]
+        result = ApplyResult()
+        result.dirty = self.dirty_paths(ops)
+        if result.dirty:
+            return result
+        for op in ops:
+            self._check_parents(op.path)
+        for op in ops:
+            full = self.root / op.path
+            locks = lock_files_for(full)
+            if locks:
+                result.waiting[op.path] = f"open in an editor ({locks[0].name})"
+                continue
+            if not self._matches(op.path, op.expect):
+                result.dirty.append(op.path)  # saved in the last instant: leave it
+                continue
+            if op.new is None:
+                with contextlib.suppress(FileNotFoundError):
+                    self.own_write(op.path, None)
+                    full.unlink()
+                self._prune_dirs(full.parent)
+                result.removed.append(op.path)
+            else:
+                self.own_write(op.path, op.new)
+                self._write(full, op.new)
+                result.written.append(op.path)
+        return result
+
+    def write_one(self, path: str, entry: Entry | None) -> None:
+        """Put ENTRY at PATH now (None removes it); the caller checked it is safe."""
+        check_path(path)
+        self._check_parents(path)
+        full = self.root / path
+        self.own_write(path, entry)
+        if entry is None:
+            with contextlib.suppress(FileNotFoundError):
+                full.unlink()
+            self._prune_dirs(full.parent)
+        else:
+            self._write(full, entry)
+
+    def _check_parents(self, path: str) -> None:
+        parent = (self.root / path).parent
+        while parent != self.root:
+            if parent.is_symlink():
+                raise UnsafePathError(f"refusing to write {path}: {parent.name} is a symlink",
+                                      path=path)
+            parent = parent.parent
+
+    def _prune_dirs(self, d: Path) -> None:
+        while d != self.root and d.is_dir():
+            try:
+                d.rmdir()
+            except OSError:
+                return
+            d = d.parent
+
+    def _write(self, full: Path, entry: Entry) -> None:
+        data = self.repo.blob(entry.oid)
+        if full.is_dir() and not full.is_symlink():
+            # A folder where a file must go: only an empty one is ever replaced.
+            full.rmdir()
+        full.parent.mkdir(parents=True, exist_ok=True)
+        if entry.mode == MODE_LINK:
+            tmp = full.with_name(f".gitsync-tmp-{os.getpid()}-{full.name}")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            os.symlink(os.fsdecode(data), tmp)
+            os.replace(tmp, full)
+            return
+        fd, tmpname = tempfile.mkstemp(prefix=".gitsync-tmp-", dir=full.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                perm = stat.S_IMODE(full.lstat().st_mode) & 0o666
+            except FileNotFoundError:
+                perm = 0o666 & ~_umask()
+            if entry.mode == MODE_EXEC:
+                perm |= (perm & 0o444) >> 2
+            os.chmod(tmpname, perm)
+            os.replace(tmpname, full)
+        except BaseException:
+            Path(tmpname).unlink(missing_ok=True)
+            raise
+        dfd = os.open(full.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
