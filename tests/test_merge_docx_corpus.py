@@ -158,6 +158,7 @@ def test_every_file_merged_with_itself_is_unchanged(corpus: Path) -> None:
             pytest.fail(f"{f.name}: self-merge raised")
 
 
+@pytest.mark.slow
 def test_zz_libreoffice_converts_every_output(lo: B.LibreOffice) -> None:
     if not lo.docs:
         lo.add("fallback", B.paras("nothing queued"), "nothing queued")

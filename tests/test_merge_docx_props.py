@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import docx_builders as B
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -83,6 +84,7 @@ def test_any_edits_give_valid_output_and_resolutions(data: st.DataObject) -> Non
     B.assert_valid(B.reject_all(out))
 
 
+@pytest.mark.slow
 def test_zz_libreoffice_converts_every_output(tmp_path: Path) -> None:
     lo = B.LibreOffice(tmp_path)
     for n, data in enumerate(OUTPUTS or [B.paras("none")]):
