@@ -14,7 +14,7 @@ import pytest
 from lxml import etree
 
 from gitsync.merge.base import MergeResult
-from gitsync.merge.docx import DocxMerger, diff_docx, docx_text, merge_docx
+from gitsync.merge.docx import DocxMerger, merge_docx
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -418,15 +418,6 @@ def test_merger_protocol() -> None:
     assert not m.accepts("notes.txt", b"a", b"b", b"c")
     r = m.merge(base, ours, theirs, ours_label="laptop", theirs_label="phone", path="r.docx")
     assert r.conflicts_in_document
-
-
-def test_diff_and_text() -> None:
-    old = B.table([["a", "b"]], before="Hello world.", after="Bye.")
-    new = B.edit(old, B.replace_in(0, "world", "there"))
-    assert docx_text(old) == "Hello world.\na\tb\nBye.\n"
-    changes = diff_docx(old, new)
-    assert len(changes) == 1 and changes[0].op == "change"
-    assert [(w.op, w.old, w.new) for w in changes[0].words] == [("replace", "world", "there")]
 
 
 @pytest.mark.slow

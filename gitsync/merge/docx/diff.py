@@ -48,7 +48,8 @@ def word_changes(old: str, new: str) -> tuple[WordChange, ...]:
 
 
 def diff_docx(old: bytes, new: bytes) -> list[ParagraphChange]:
-    """Paragraph-level diff; a replaced stretch pairs units in order as changes."""
+    """Paragraph-level diff; in a replaced stretch, units are paired in order as changes
+    when they still read alike, else reported as a deletion and an insertion."""
     lo, ln = document_lines(old), document_lines(new)
     sm = SequenceMatcher(None, lo, ln, autojunk=False)
     out: list[ParagraphChange] = []
@@ -58,7 +59,7 @@ def diff_docx(old: bytes, new: bytes) -> list[ParagraphChange]:
         pairs = min(i2 - i1, j2 - j1) if op == "replace" else 0
         for k in range(pairs):
             (ko, to), (kn, tn) = lo[i1 + k], ln[j1 + k]
-            if ko == kn:
+            if ko == kn and _similar(to, tn):
                 out.append(ParagraphChange("change", i1 + k, j1 + k, to, tn,
                                            _kind(ko), word_changes(to, tn)))
             else:
@@ -69,6 +70,14 @@ def diff_docx(old: bytes, new: bytes) -> list[ParagraphChange]:
         for j in range(j1 + pairs, j2):
             out.append(ParagraphChange("insert", None, j, "", ln[j][1], _kind(ln[j][0])))
     return out
+
+
+def _similar(a: str, b: str) -> bool:
+    """Whether a replaced unit reads as an edit of the old one rather than a new one."""
+    wa, wb = re.findall(r"\w+", a), re.findall(r"\w+", b)
+    if not wa and not wb:
+        return True
+    return SequenceMatcher(None, wa, wb, autojunk=False).ratio() >= 0.4
 
 
 def _kind(k: str) -> str:
