@@ -1,0 +1,778 @@
+"""Several devices syncing through one bare hub, driven through the CLI in-process.
+
+Each device is a folder registered in the test's private GITSYNC_HOME: device A is made
+with ``gitsync init`` (which creates the hub), B and C join with ``gitsync clone``. The real
+``git`` CLI is the independent judge: history shape (``git log``), content (``git show``),
+integrity (``git fsck --strict``) and a clean ``git status`` after every sync.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import commit_count, fsck_clean, git, run_cli
+
+MARKERS = (b"<<<<<<<", b">>>>>>>", b"|||||||")
+
+
+# ---------------------------------------------------------------------------- builders
+@dataclass
+class Net:
+    """A hub and the devices that sync through it."""
+
+    hub: Path
+    devices: dict[str, Path] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Path:
+        return self.devices[name]
+
+
+def init_device(folder: Path, device: str, *extra: str) -> dict:
+    code, out, err = run_cli("init", str(folder), "--device", device, "--json", *extra)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def make_net(tmp_path: Path, files: dict[str, bytes | str], n: int = 2) -> Net:
+    """Device A ("laptop") with FILES, synced to a new hub; then B ("desktop"), C ("tablet")
+    cloned from it. Every device is in sync when this returns."""
+    a = tmp_path / "A"
+    a.mkdir()
+    for name, content in files.items():
+        p = a / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            p.write_text(content)
+        else:
+            p.write_bytes(content)
+    hub = Path(init_device(a, "laptop")["remote"])
+    sync(a)
+    net = Net(hub, {"A": a})
+    for key, device in (("B", "desktop"), ("C", "tablet"))[: n - 1]:
+        d = tmp_path / key
+        code, _, err = run_cli("clone", str(hub), str(d), "--device", device)
+        assert code == 0, err
+        net.devices[key] = d
+    return net
+
+
+def sync(folder: Path, expect: int = 0, *, clean: bool = True) -> dict:
+    """``gitsync sync --json`` on FOLDER; asserts the exit status and (unless CLEAN is false,
+    for files waiting for an editor) that git sees nothing uncommitted."""
+    code, out, err = run_cli("sync", str(folder), "--json")
+    assert code == expect, (code, out, err)
+    report: dict = json.loads(out)["folders"][0]
+    if not clean:
+        return report
+    assert git(folder, "status", "--porcelain", "--untracked-files=all") == "", \
+        git(folder, "status")
+    return report
+
+
+def sync_all(net: Net, rounds: int = 2, expect: int = 0) -> None:
+    """Enough rounds for every device to see every other's changes."""
+    for _ in range(rounds):
+        for d in net.devices.values():
+            sync(d, expect)
+
+
+def head(folder: Path) -> str:
+    return git(folder, "rev-parse", "HEAD").strip()
+
+
+def parents(folder: Path, rev: str = "HEAD") -> list[str]:
+    return git(folder, "rev-list", "--parents", "-n", "1", rev).split()[1:]
+
+
+def copies(folder: Path, stem: str) -> list[Path]:
+    """Conflict copies of STEM in FOLDER (``STEM (conflict ...``)."""
+    return sorted(folder.glob(f"{stem} (conflict *"))
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    """Every file of the folder (not .git) with its bytes."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if rel.parts[0] == ".git" or not p.is_file():
+            continue
+        out[rel.as_posix()] = p.read_bytes()
+    return out
+
+
+def assert_no_markers(*folders: Path) -> None:
+    for folder in folders:
+        for rel, data in files_of(folder).items():
+            assert not any(m in data for m in MARKERS), f"conflict markers in {folder}/{rel}"
+
+
+def assert_same(net: Net) -> None:
+    """Every device holds the same files and the same HEAD, and each repo is sound."""
+    first = next(iter(net.devices.values()))
+    for d in net.devices.values():
+        assert head(d) == head(first)
+        assert files_of(d) == files_of(first)
+        fsck_clean(d)
+    assert git(net.hub, "rev-parse", "refs/heads/main").strip() == head(first)
+
+
+def conflicts_json(folder: Path) -> list[dict]:
+    code, out, err = run_cli("conflicts", str(folder), "--json")
+    assert code == 0, err
+    recs: list[dict] = json.loads(out)["folders"][0]["conflicts"]
+    return recs
+
+
+LINES = "".join(f"line {i}\n" for i in range(1, 11))
+
+
+# ---------------------------------------------------------------------------- propagation
+def test_changes_propagate_to_two_other_devices(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES, "sub/plan.md": "# plan\n"}, n=3)
+    a, b, c = net["A"], net["B"], net["C"]
+    for d in (b, c):
+        assert (d / "notes.txt").read_text() == LINES
+        assert (d / "sub" / "plan.md").read_text() == "# plan\n"
+    (a / "new.txt").write_text("fresh\n")
+    (a / "sub" / "plan.md").unlink()
+    (a / "notes.txt").write_text(LINES + "line 11\n")
+    sync(a)
+    for d in (b, c):
+        rep = sync(d)
+        assert rep["action"] == "fast-forward"
+        assert (d / "new.txt").read_text() == "fresh\n"
+        assert not (d / "sub").exists()  # the emptied folder goes too
+        assert (d / "notes.txt").read_text().endswith("line 11\n")
+    (c / "from-c.txt").write_text("c\n")
+    sync(c)
+    sync_all(net, rounds=1)
+    assert (a / "from-c.txt").read_text() == "c\n"
+    assert_same(net)
+
+
+def test_fast_forward_makes_no_merge_commit(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES})
+    a, b = net["A"], net["B"]
+    for i in range(3):
+        (a / "notes.txt").write_text(LINES + f"more {i}\n")
+        sync(a)
+    rep = sync(b)
+    assert rep["action"] == "fast-forward" and rep["pushed"] is None
+    assert head(b) == head(a)
+    assert git(b, "rev-list", "--merges", "--count", "HEAD").strip() == "0"
+    assert commit_count(b) == 4
+    assert git(b, "reflog", "-1", "--format=%gs").startswith("gitsync: fast-forward")
+
+
+# ---------------------------------------------------------------------------- clean merges
+def test_edits_to_different_lines_are_both_kept(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES})
+    a, b = net["A"], net["B"]
+    (a / "notes.txt").write_text(LINES.replace("line 2\n", "line two (laptop)\n"))
+    (b / "notes.txt").write_text(LINES.replace("line 9\n", "line nine (desktop)\n"))
+    sync(a)
+    rep = sync(b)
+    assert rep["action"] == "merged" and rep["new_conflicts"] == []
+    want = LINES.replace("line 2\n", "line two (laptop)\n").replace(
+        "line 9\n", "line nine (desktop)\n")
+    assert (b / "notes.txt").read_text() == want
+    merge = head(b)
+    assert len(parents(b, merge)) == 2
+    assert parents(b, merge)[1] == git(net.hub, "rev-parse", f"{merge}^2").strip()
+    sync(a)
+    assert (a / "notes.txt").read_text() == want
+    assert_same(net)
+    assert copies(a, "notes") == []
+
+
+def test_edits_to_different_words_of_one_line_are_both_kept(tmp_path: Path) -> None:
+    base = "The quick brown fox jumps over the lazy dog.\nsecond line\n"
+    net = make_net(tmp_path, {"notes.txt": base})
+    a, b = net["A"], net["B"]
+    (a / "notes.txt").write_text(base.replace("quick", "swift"))
+    (b / "notes.txt").write_text(base.replace("lazy", "sleepy"))
+    sync(a)
+    rep = sync(b)
+    assert rep["new_conflicts"] == [] and rep["open_conflicts"] == 0
+    sync(a)
+    want = "The swift brown fox jumps over the sleepy dog.\nsecond line\n"
+    for d in (a, b):
+        assert (d / "notes.txt").read_text() == want
+    assert_same(net)
+
+
+def test_three_devices_editing_different_lines_all_land(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES}, n=3)
+    for key, line in (("A", "line 1\n"), ("B", "line 5\n"), ("C", "line 10\n")):
+        p = net[key] / "notes.txt"
+        p.write_text(p.read_text().replace(line, line.rstrip() + f" by {key}\n"))
+    sync_all(net, rounds=2)
+    text = (net["A"] / "notes.txt").read_text()
+    assert "line 1 by A\n" in text and "line 5 by B\n" in text and "line 10 by C\n" in text
+    assert_same(net)
+
+
+# ---------------------------------------------------------------------------- conflicts
+def test_same_words_conflict_keeps_both_on_every_device(tmp_path: Path) -> None:
+    base = "Meeting on Monday at noon.\n"
+    net = make_net(tmp_path, {"notes.txt": base, "other.txt": "x\n"}, n=3)
+    a, b, c = net["A"], net["B"], net["C"]
+    (a / "notes.txt").write_text("Meeting on Tuesday at noon.\n")
+    (b / "notes.txt").write_text("Meeting on Friday at noon.\n")
+    sync(a)
+    rep = sync(b, expect=1)
+    # B merged: its own version stays at the path, laptop's is the conflict copy.
+    assert (b / "notes.txt").read_text() == "Meeting on Friday at noon.\n"
+    [cp] = copies(b, "notes")
+    assert cp.read_text() == "Meeting on Tuesday at noon.\n"
+    assert "(conflict laptop " in cp.name and cp.suffix == ".txt"
+    [new] = rep["new_conflicts"]
+    assert new["path"] == "notes.txt" and new["copy_path"] == cp.name
+    assert (new["ours_device"], new["theirs_device"]) == ("desktop", "laptop")
+    sync(a, expect=1)
+    sync(c, expect=1)
+    for d in (a, b, c):
+        assert (d / "notes.txt").read_text() == "Meeting on Friday at noon.\n"
+        assert (d / cp.name).read_text() == "Meeting on Tuesday at noon.\n"
+        [rec] = conflicts_json(d)
+        assert rec["path"] == "notes.txt" and rec["copy_path"] == cp.name
+        assert rec["kind"] == "content" and rec["hunks"]
+        assert (d / rec["record_path"]).is_file()
+    assert_no_markers(a, b, c)
+    assert "Conflict: notes.txt" in git(b, "log", "-1", "--format=%B")
+    assert_same(net)
+
+
+def test_rename_vs_edit_puts_the_edit_in_the_renamed_file(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"draft.txt": LINES})
+    a, b = net["A"], net["B"]
+    (a / "draft.txt").rename(a / "final.txt")
+    (b / "draft.txt").write_text(LINES.replace("line 4\n", "line four\n"))
+    sync(a)
+    rep = sync(b)
+    assert rep["new_conflicts"] == []
+    sync(a)
+    for d in (a, b):
+        assert not (d / "draft.txt").exists()
+        assert (d / "final.txt").read_text() == LINES.replace("line 4\n", "line four\n")
+    assert_same(net)
+
+
+def test_rename_here_edit_there_merged_by_the_renaming_side(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"draft.txt": LINES})
+    a, b = net["A"], net["B"]
+    (a / "draft.txt").write_text(LINES.replace("line 4\n", "line four\n"))
+    (b / "draft.txt").rename(b / "final.txt")
+    sync(a)
+    sync(b)
+    sync(a)
+    for d in (a, b):
+        assert sorted(files_of(d)) == ["final.txt"]
+        assert (d / "final.txt").read_text() == LINES.replace("line 4\n", "line four\n")
+    assert_same(net)
+
+
+@pytest.mark.parametrize("deleter", ["A", "B"])
+def test_modify_vs_delete_keeps_the_modified_file(tmp_path: Path, deleter: str) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES, "keep.txt": "k\n"})
+    editor = "B" if deleter == "A" else "A"
+    (net[deleter] / "notes.txt").unlink()
+    (net[editor] / "notes.txt").write_text(LINES + "added\n")
+    sync(net["A"])
+    rep = sync(net["B"])
+    assert rep["action"] == "merged" and rep["new_conflicts"] == []
+    sync(net["A"])
+    for d in net.devices.values():
+        assert (d / "notes.txt").read_text() == LINES + "added\n"
+    assert_same(net)
+
+
+def test_add_vs_add_with_different_content_is_a_conflict(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"keep.txt": "k\n"})
+    a, b = net["A"], net["B"]
+    (a / "todo.txt").write_text("buy milk\n")
+    (b / "todo.txt").write_text("call mum\n")
+    sync(a)
+    rep = sync(b, expect=1)
+    [rec] = rep["new_conflicts"]
+    assert rec["kind"] == "add-add" and rec["path"] == "todo.txt"
+    sync(a, expect=1)
+    for d in (a, b):
+        assert (d / "todo.txt").read_text() == "call mum\n"
+        [cp] = copies(d, "todo")
+        assert cp.read_text() == "buy milk\n"
+    assert_no_markers(a, b)
+    assert_same(net)
+
+
+def test_add_vs_add_with_same_content_is_no_conflict(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"keep.txt": "k\n"})
+    a, b = net["A"], net["B"]
+    for d in (a, b):
+        (d / "same.txt").write_text("identical\n")
+    sync(a)
+    rep = sync(b)
+    assert rep["new_conflicts"] == []
+    sync(a)
+    assert copies(a, "same") == [] and copies(b, "same") == []
+    assert_same(net)
+
+
+def test_binary_vs_binary_keeps_both_versions(tmp_path: Path) -> None:
+    base = bytes(range(256)) * 8
+    net = make_net(tmp_path, {"photo.png": b"\x89PNG\r\n\x1a\n" + base})
+    a, b = net["A"], net["B"]
+    ours = b"\x89PNG\r\n\x1a\n" + base[:100] + b"\x00B-EDIT\x00" + base[100:]
+    theirs = b"\x89PNG\r\n\x1a\n" + base[:900] + b"\x00A-EDIT\x00" + base[900:]
+    (a / "photo.png").write_bytes(theirs)
+    (b / "photo.png").write_bytes(ours)
+    sync(a)
+    rep = sync(b, expect=1)
+    [rec] = rep["new_conflicts"]
+    assert rec["path"] == "photo.png"
+    sync(a, expect=1)
+    for d in (a, b):
+        assert (d / "photo.png").read_bytes() == ours
+        [cp] = copies(d, "photo")
+        assert cp.suffix == ".png" and cp.read_bytes() == theirs
+        assert len(conflicts_json(d)) == 1
+    assert_same(net)
+
+
+# ---------------------------------------------------------------------------- encodings, modes
+def test_crlf_line_endings_survive_a_merge(tmp_path: Path) -> None:
+    base = b"".join(b"row %d\r\n" % i for i in range(1, 9))
+    net = make_net(tmp_path, {"win.txt": base})
+    a, b = net["A"], net["B"]
+    (a / "win.txt").write_bytes(base.replace(b"row 2\r\n", b"row two\r\n"))
+    (b / "win.txt").write_bytes(base.replace(b"row 7\r\n", b"row seven\r\n"))
+    sync(a)
+    assert sync(b)["new_conflicts"] == []
+    sync(a)
+    want = base.replace(b"row 2\r\n", b"row two\r\n").replace(b"row 7\r\n", b"row seven\r\n")
+    for d in (a, b):
+        got = (d / "win.txt").read_bytes()
+        assert got == want
+        assert got.count(b"\r\n") == got.count(b"\n") == 8
+    assert git(b, "show", "HEAD:win.txt").encode() == want.replace(b"\r\n", b"\n") or \
+        subprocess.run(["git", "show", "HEAD:win.txt"], cwd=b, capture_output=True
+                       ).stdout == want
+    assert_same(net)
+
+
+def test_latin1_files_merge_and_stay_latin1(tmp_path: Path) -> None:
+    base = "Café crème\nÉté à Paris\nfin\n".encode("latin-1")
+    net = make_net(tmp_path, {"menu.txt": base})
+    a, b = net["A"], net["B"]
+    (a / "menu.txt").write_bytes("Café noir\nÉté à Paris\nfin\n".encode("latin-1"))
+    (b / "menu.txt").write_bytes("Café crème\nÉté à Paris\nfin très bien\n".encode("latin-1"))
+    sync(a)
+    assert sync(b)["new_conflicts"] == []
+    sync(a)
+    want = "Café noir\nÉté à Paris\nfin très bien\n".encode("latin-1")
+    for d in (a, b):
+        assert (d / "menu.txt").read_bytes() == want
+    assert_same(net)
+
+
+def _is_exec(p: Path) -> bool:
+    return bool(p.stat().st_mode & stat.S_IXUSR)
+
+
+@pytest.mark.parametrize("chmod_side", ["A", "B"])
+def test_executable_bit_is_kept_when_one_side_sets_it(tmp_path: Path, chmod_side: str
+                                                      ) -> None:
+    script = "#!/bin/sh\necho one\necho two\necho three\necho four\n"
+    net = make_net(tmp_path, {"run.sh": script})
+    other = "B" if chmod_side == "A" else "A"
+    p = net[chmod_side] / "run.sh"
+    p.chmod(0o755)
+    (net[other] / "run.sh").write_text(script.replace("echo four", "echo FOUR"))
+    sync(net["A"])
+    rep = sync(net["B"])
+    assert rep["action"] == "merged" and rep["new_conflicts"] == []
+    sync(net["A"])
+    for d in net.devices.values():
+        assert _is_exec(d / "run.sh"), d
+        assert (d / "run.sh").read_text() == script.replace("echo four", "echo FOUR")
+        assert git(d, "ls-files", "-s", "run.sh").startswith("100755")
+    assert_same(net)
+
+
+# ---------------------------------------------------------------------------- resolving
+def _conflicted_net(tmp_path: Path) -> tuple[Net, str]:
+    net = make_net(tmp_path, {"notes.txt": "colour: red\n"})
+    (net["A"] / "notes.txt").write_text("colour: green\n")
+    (net["B"] / "notes.txt").write_text("colour: blue\n")
+    sync(net["A"])
+    sync(net["B"], expect=1)
+    sync(net["A"], expect=1)
+    [cp] = copies(net["A"], "notes")
+    return net, cp.name
+
+
+@pytest.mark.parametrize("resolver", ["A", "B"])
+@pytest.mark.parametrize("choice", ["--ours", "--theirs", "--with"])
+def test_resolve_from_either_device_clears_everywhere(tmp_path: Path, resolver: str,
+                                                      choice: str) -> None:
+    net, copy_name = _conflicted_net(tmp_path)
+    d = net[resolver]
+    args = [choice]
+    want = {"--ours": "colour: blue\n", "--theirs": "colour: green\n",
+            "--with": "colour: teal\n"}[choice]
+    if choice == "--with":
+        chosen = tmp_path / "chosen.txt"
+        chosen.write_text(want)
+        args = ["--with", str(chosen)]
+    before = head(d)
+    code, out, err = run_cli("resolve", "notes.txt", *args, "--json", cwd=d)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["resolved"]["path"] == "notes.txt"
+    assert parents(d) == [before]
+    assert "resolved conflict in notes.txt" in git(d, "log", "-1", "--format=%s")
+    assert (d / "notes.txt").read_text() == want
+    assert not (d / copy_name).exists()
+    assert conflicts_json(d) == []
+    sync_all(net, rounds=1)
+    for dev in net.devices.values():
+        assert conflicts_json(dev) == []
+        assert (dev / "notes.txt").read_text() == want
+        assert not (dev / copy_name).exists()
+        assert not (dev / ".gitsync" / "conflicts").exists() or \
+            list((dev / ".gitsync" / "conflicts").iterdir()) == []
+    assert_same(net)
+
+
+def test_resolving_a_path_without_conflict_is_exit_2(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": "x\n"})
+    code, _, err = run_cli("resolve", "notes.txt", "--ours", cwd=net["A"])
+    assert code == 2 and "no recorded conflict" in err
+
+
+# ---------------------------------------------------------------------------- offline, stopped
+def test_offline_device_queues_commits_and_pushes_them_later(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES})
+    a, b = net["A"], net["B"]
+    away = tmp_path / "hub-away"
+    shutil.move(net.hub, away)
+    n = commit_count(a)
+    for i in range(3):
+        (a / f"offline-{i}.txt").write_text(f"{i}\n")
+        code, _, err = run_cli("sync", str(a))
+        assert code == 3, err
+        assert err.startswith("gitsync: ") and err.count("\n") == 1
+    assert commit_count(a) == n + 3
+    assert git(a, "status", "--porcelain") == ""
+    shutil.move(away, net.hub)
+    rep = sync(a)
+    assert rep["pushed"] == head(a)
+    sync(b)
+    for i in range(3):
+        assert (b / f"offline-{i}.txt").read_text() == f"{i}\n"
+    assert_same(net)
+
+
+def test_stopped_device_commits_its_users_edits_before_merging(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES, "todo.txt": "t\n"})
+    a, b = net["A"], net["B"]
+    old_head = head(b)
+    (a / "notes.txt").write_text(LINES.replace("line 1\n", "line one\n"))
+    (a / "fromA.txt").write_text("a\n")
+    sync(a)
+    remote_tip = head(a)
+    # B was not running meanwhile; its user edited two files.
+    (b / "notes.txt").write_text(LINES.replace("line 10\n", "line ten\n"))
+    (b / "todo.txt").write_text("t\nmore\n")
+    rep = sync(b)
+    assert rep["action"] == "merged"
+    user = rep["committed"]
+    assert user["parents"] == [old_head]
+    assert sorted(c["path"] for c in user["changes"]) == ["notes.txt", "todo.txt"]
+    merge = head(b)
+    assert parents(b, merge) == [user["id"], remote_tip]
+    assert git(b, "show", f"{user['id']}:notes.txt") == \
+        LINES.replace("line 10\n", "line ten\n")
+    assert (b / "notes.txt").read_text() == \
+        LINES.replace("line 1\n", "line one\n").replace("line 10\n", "line ten\n")
+    assert (b / "todo.txt").read_text() == "t\nmore\n"
+    assert (b / "fromA.txt").read_text() == "a\n"
+    sync(a)
+    assert_same(net)
+
+
+# ---------------------------------------------------------------------------- refused histories
+def test_unrelated_history_is_refused_and_nothing_changes(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES})
+    other = tmp_path / "Other"
+    other.mkdir()
+    (other / "mine.txt").write_text("mine\n")
+    init_device(other, "phone", "--remote", str(net.hub))
+    before_head, before_files = head(other), files_of(other)
+    hub_tip = git(net.hub, "rev-parse", "main").strip()
+    code, _, err = run_cli("sync", str(other))
+    assert code == 3
+    assert "unrelated" in err
+    assert head(other) == before_head and files_of(other) == before_files
+    assert git(net.hub, "rev-parse", "main").strip() == hub_tip
+    assert git(other, "status", "--porcelain") == ""
+    # a second try says the same and still changes nothing
+    code, _, err = run_cli("sync", str(other))
+    assert code == 3 and "unrelated" in err
+    assert head(other) == before_head
+
+
+def test_rewritten_remote_history_is_refused(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES})
+    a = net["A"]
+    (a / "notes.txt").write_text(LINES + "second\n")
+    sync(a)
+    plain = tmp_path / "plain"
+    git(tmp_path, "clone", "-q", str(net.hub), str(plain))
+    git(plain, "reset", "-q", "--hard", "HEAD~1")
+    (plain / "notes.txt").write_text("history rewritten\n")
+    git(plain, "commit", "-qam", "rewrite")
+    git(plain, "push", "-q", "--force", "origin", "main")
+    (a / "local.txt").write_text("local edit\n")
+    code, _, err = run_cli("sync", str(a))
+    committed_head = head(a)  # the user's edit is committed locally before the fetch
+    assert code == 3
+    assert "rewritten" in err
+    assert (a / "notes.txt").read_text() == LINES + "second\n"
+    assert (a / "local.txt").read_text() == "local edit\n"
+    assert git(a, "show", "HEAD:notes.txt") == LINES + "second\n"
+    code, _, err = run_cli("sync", str(a))
+    assert code == 3 and "rewritten" in err
+    assert head(a) == committed_head
+    assert git(net.hub, "show", "main:notes.txt") == "history rewritten\n"
+    fsck_clean(a)
+
+
+def _tree_bytes(entries: list[tuple[str, str, str]]) -> bytes:
+    """Raw tree object bytes from (mode, name, hex oid), sorted as git sorts them."""
+    def key(e: tuple[str, str, str]) -> bytes:
+        return e[1].encode() + (b"/" if e[0] == "40000" else b"")
+
+    return b"".join(f"{m} {n}".encode() + b"\0" + bytes.fromhex(o)
+                    for m, n, o in sorted(entries, key=key))
+
+
+def _hash(repo: Path, kind: str, data: bytes) -> str:
+    r = subprocess.run(["git", "hash-object", "-t", kind, "--literally", "-w", "--stdin"],
+                       cwd=repo, input=data, capture_output=True, check=True)
+    return r.stdout.decode().strip()
+
+
+def _hostile_commit(hub: Path, path: str) -> str:
+    """A commit on top of the hub's main whose tree also holds PATH (hand-made tree bytes:
+    git itself refuses to build such trees)."""
+    tip = git(hub, "rev-parse", "main").strip()
+    oid, mode = _hash(hub, "blob", b"owned\n"), "100644"
+    first, *rest = path.split("/")
+    for comp in reversed(rest):  # innermost tree first
+        oid = _hash(hub, "tree", _tree_bytes([(mode, comp, oid)]))
+        mode = "40000"
+    existing = []
+    for line in git(hub, "ls-tree", "main").splitlines():
+        meta, n = line.split("\t", 1)
+        m, _t, o = meta.split()
+        existing.append(("40000" if m == "040000" else m, n, o))
+    tree = _hash(hub, "tree", _tree_bytes([*existing, (mode, first, oid)]))
+    commit = git(hub, "commit-tree", tree, "-p", tip, "-m", "hostile").strip()
+    git(hub, "update-ref", "refs/heads/main", commit, tip)
+    return commit
+
+
+@pytest.mark.parametrize("path", ["../x", ".GIT/config", "git~1/x", ".git/hooks/post-merge",
+                                  "sub/../../y"])
+def test_remote_commit_with_escaping_path_is_refused(tmp_path: Path, path: str) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES})
+    a = net["A"]
+    _hostile_commit(net.hub, path)
+    before_head, before_files = head(a), files_of(a)
+    git_config = (a / ".git" / "config").read_bytes()
+    code, _, err = run_cli("sync", str(a))
+    assert code == 3, err
+    assert err.startswith("gitsync: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert "refus" in err
+    assert head(a) == before_head
+    assert files_of(a) == before_files
+    assert (a / ".git" / "config").read_bytes() == git_config
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    assert not (a / ".GIT").exists() and not (a / "git~1").exists()
+    assert not (a / ".git" / "hooks" / "post-merge").exists()
+
+
+# ---------------------------------------------------------------------------- editors
+@pytest.mark.parametrize(("name", "lock"), [("report.docx", "~$report.docx"),
+                                            ("notes.txt", ".~lock.notes.txt#")])
+def test_editor_lock_file_makes_the_incoming_change_wait(tmp_path: Path, name: str,
+                                                         lock: str) -> None:
+    net = make_net(tmp_path, {name: b"version 1\n", "other.txt": "o\n"})
+    a, b = net["A"], net["B"]
+    (b / lock).write_text("owner")
+    (a / name).write_bytes(b"version 2\n")
+    (a / "other.txt").write_text("o2\n")
+    sync(a)
+    rep = sync(b, clean=False)
+    assert name in rep["waiting"] and "editor" in rep["waiting"][name]
+    assert (b / name).read_bytes() == b"version 1\n"
+    assert (b / "other.txt").read_text() == "o2\n"  # the rest is not held up
+    assert head(b) == head(a)
+    # Still open: the old content on disk is not committed as an edit of B's user.
+    n = commit_count(b)
+    rep = sync(b, clean=False)
+    assert rep["committed"] is None and commit_count(b) == n
+    assert (b / name).read_bytes() == b"version 1\n"
+    assert git(b, "show", f"HEAD:{name}") == "version 2\n"
+    assert lock not in git(b, "ls-files")
+    assert name in rep["waiting"], "a file still waiting is not listed by sync --json"
+    (b / lock).unlink()
+    rep = sync(b)
+    assert rep["waiting"] == {}
+    assert (b / name).read_bytes() == b"version 2\n"
+    assert rep["committed"] is None
+    assert git(b, "status", "--porcelain", "--untracked-files=all") == ""
+    sync(a)
+    assert_same(net)
+
+
+# ---------------------------------------------------------------------------- a busy writer
+@pytest.mark.slow
+def test_a_writer_saving_all_the_time_is_never_overwritten(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"log.txt": "v0\n"})
+    a, b = net["A"], net["B"]
+    written: list[bytes] = [b"v0\n"]
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            i = 0
+            end = time.monotonic() + 3.0
+            while time.monotonic() < end:
+                i += 1
+                data = b"".join(b"v%d line %d\n" % (i, k) for k in range(i))
+                written.append(data)
+                with open(a / "log.txt", "wb") as fh:
+                    fh.write(data)
+                time.sleep(0.05)
+        except BaseException as e:  # surfaced in the main thread
+            failures.append(e)
+        finally:
+            stop.set()
+
+    t = threading.Thread(target=writer, name="busy-writer")
+    t.start()
+    try:
+        rounds = 0
+        while not stop.is_set():
+            for d in (a, b):
+                code, _, err = run_cli("sync", str(d))
+                assert code == 0, err
+            rounds += 1
+    finally:
+        t.join()
+    assert not failures, failures
+    assert rounds >= 2
+    sync(a)
+    sync(b)
+    last = written[-1]
+    assert (a / "log.txt").read_bytes() == last
+    assert (b / "log.txt").read_bytes() == last
+    versions = set(written)
+    revs = git(a, "rev-list", "HEAD", "--", "log.txt").split()
+    assert len(revs) >= 3
+    for rev in revs:
+        blob = subprocess.run(["git", "show", f"{rev}:log.txt"], cwd=a,
+                              capture_output=True, check=True).stdout
+        assert blob in versions, f"{rev} holds a version nobody wrote: {blob[:60]!r}"
+    assert_same(net)
+
+
+# ---------------------------------------------------------------------------- clone
+def test_clone_into_a_folder_with_files_keeps_them(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": "from laptop\n", "shared.txt": "same\n"})
+    b = tmp_path / "Existing"
+    b.mkdir()
+    (b / "notes.txt").write_text("my own notes\n")
+    (b / "shared.txt").write_text("same\n")
+    (b / "mine.txt").write_text("only here\n")
+    code, out, err = run_cli("clone", str(net.hub), str(b), "--device", "desktop", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    [rec] = doc["conflicts"]
+    assert rec["path"] == "notes.txt" and rec["kind"] == "add-add"
+    assert (b / "notes.txt").read_text() == "my own notes\n"
+    assert (b / rec["copy_path"]).read_text() == "from laptop\n"
+    assert (b / "mine.txt").read_text() == "only here\n"
+    assert (b / "shared.txt").read_text() == "same\n"
+    assert "(conflict laptop " in rec["copy_path"]
+    net.devices["B"] = b
+    sync(b, expect=1)
+    sync(net["A"], expect=1)
+    a = net["A"]
+    assert (a / "mine.txt").read_text() == "only here\n"
+    assert (a / "notes.txt").read_text() == "my own notes\n"
+    assert (a / rec["copy_path"]).read_text() == "from laptop\n"
+    assert [r["path"] for r in conflicts_json(a)] == ["notes.txt"]
+    assert_same(net)
+
+
+# ---------------------------------------------------------------------------- merge-file, driver
+def test_merge_file_marks_conflicts_and_exit_status(tmp_path: Path) -> None:
+    base, ours, theirs = (tmp_path / n for n in ("base.txt", "ours.txt", "theirs.txt"))
+    base.write_text("alpha\nbeta\ngamma\n")
+    ours.write_text("alpha\nBETA ours\ngamma\n")
+    theirs.write_text("alpha\nbeta theirs\ngamma\n")
+    out = tmp_path / "out.txt"
+    code, _, err = run_cli("merge-file", str(base), str(ours), str(theirs), "-o", str(out))
+    assert code == 1, err
+    text = out.read_text()
+    assert text.startswith("alpha\n<<<<<<< ")
+    assert "BETA ours\n=======\nbeta theirs\n>>>>>>> " in text
+    assert text.endswith("gamma\n")
+    theirs.write_text("alpha\nbeta\ngamma\ndelta\n")
+    code, _, err = run_cli("merge-file", str(base), str(ours), str(theirs))
+    assert code == 0, err
+    assert ours.read_text() == "alpha\nBETA ours\ngamma\ndelta\n"  # over OURS, as git does
+
+
+def test_merge_driver_merges_word_edits_in_a_plain_git_merge(tmp_path: Path) -> None:
+    repo = tmp_path / "plain"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    line = "The quick brown fox jumps over the lazy dog.\n"
+    (repo / "story.txt").write_text(line)
+    git(repo, "add", "story.txt")
+    git(repo, "commit", "-qm", "base")
+    git(repo, "checkout", "-qb", "other")
+    (repo / "story.txt").write_text(line.replace("quick", "swift"))
+    git(repo, "commit", "-qam", "other")
+    git(repo, "checkout", "-q", "main")
+    (repo / "story.txt").write_text(line.replace("lazy", "sleepy"))
+    git(repo, "commit", "-qam", "main")
+    # Without the driver git conflicts on the line...
+    r = subprocess.run(["git", "merge", "--no-edit", "other"], cwd=repo, capture_output=True)
+    assert r.returncode == 1
+    git(repo, "merge", "--abort")
+    code, _, err = run_cli("merge-driver", "--install", str(repo))
+    assert code == 0, err
+    r = subprocess.run(["git", "merge", "--no-edit", "other"], cwd=repo, capture_output=True,
+                       text=True, env={**os.environ})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (repo / "story.txt").read_text() == \
+        "The swift brown fox jumps over the sleepy dog.\n"
+    assert len(parents(repo)) == 2
+    assert git(repo, "status", "--porcelain") == ""
+    fsck_clean(repo)
