@@ -74,6 +74,20 @@ def test_inserts_deletes_and_edits_combine(lo: B.LibreOffice) -> None:
     lo.add("insert_delete_edit", r.data, "Inserted by ours.", "Appended by theirs.", "AMET")
 
 
+@pytest.mark.parametrize("n", [40, 300])
+def test_find_and_replace_on_both_sides(n: int) -> None:
+    """Every paragraph edited on both sides (small and large clashing stretches)."""
+    base = [f"Item {i} alpha beta gamma delta" for i in range(n)]
+    ours = [p.replace("alpha", "ALPHA") for p in base]
+    theirs = [p.replace("delta", "DELTA") for p in base]
+    theirs.insert(n // 2, "Inserted by theirs.")
+    r = merge(B.paras(*base), B.paras(*ours), B.paras(*theirs))
+    assert r.clean
+    expected = [p.replace("alpha", "ALPHA").replace("delta", "DELTA") for p in base]
+    expected.insert(n // 2, "Inserted by theirs.")
+    assert B.texts(r.data) == expected
+
+
 def test_same_paragraph_different_words_merge(lo: B.LibreOffice) -> None:
     base = B.paras("The quick brown fox jumps over the lazy dog.", "Second.")
     ours = B.edit(base, B.replace_in(0, "quick", "swift"))

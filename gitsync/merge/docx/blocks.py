@@ -31,10 +31,12 @@ from gitsync.merge.docx.ooxml import (
 )
 from gitsync.merge.docx.runs import canon
 
-#: Above this many base x side block pairs in one clashing stretch, blocks are not paired by
-#: similarity (quadratic) and the whole stretch becomes one conflict.
-MAX_ALIGN_CELLS = 40_000
+#: Above this many base x side block pairs in one clashing stretch, blocks are paired by a
+#: linear method instead of the quadratic similarity alignment.
+MAX_ALIGN_CELLS = 10_000
 PAIR_THRESHOLD = 0.5
+#: How far the linear pairing looks ahead to step over inserted or deleted blocks.
+LOOKAHEAD = 4
 
 
 @dataclass
@@ -198,10 +200,12 @@ def _align(base: list[etree._Element], other: list[etree._Element], kb: list[str
     """For each base block, the index of its counterpart in ``other`` (or None)."""
     m, n = len(base), len(other)
     pairs: list[int | None] = [None] * m
-    if m == 0 or n == 0 or m * n > MAX_ALIGN_CELLS:
+    if m == 0 or n == 0:
         return pairs
     tb = [visible_text(e) for e in base]
     to = [visible_text(e) for e in other]
+    if m * n > MAX_ALIGN_CELLS:
+        return _align_large(base, other, kb, ko, tb, to)
     sim = [[_similarity(base[i], other[j], kb[i], ko[j], tb[i], to[j]) for j in range(n)]
            for i in range(m)]
     score = [[0.0] * (n + 1) for _ in range(m + 1)]
@@ -224,6 +228,41 @@ def _align(base: list[etree._Element], other: list[etree._Element], kb: list[str
             i -= 1
         else:
             j -= 1
+    return pairs
+
+
+def _align_large(base: list[etree._Element], other: list[etree._Element], kb: list[str],
+                 ko: list[str], tb: list[str], to: list[str]) -> list[int | None]:
+    """Near-linear pairing for big clashing stretches (say, a find-and-replace on both sides).
+
+    Blocks with the same text anchor the pairing; between anchors, blocks are paired walking
+    both sides in step, looking a few blocks ahead on either side to step over insertions
+    and deletions.
+    """
+    pairs: list[int | None] = [None] * len(base)
+
+    def sim(a: int, b: int) -> bool:
+        return _similarity(base[a], other[b], kb[a], ko[b], tb[a], to[b]) >= PAIR_THRESHOLD
+
+    pi = pj = 0
+    for i, j, n in matching_blocks(tb, to):
+        a, b = pi, pj
+        while a < i and b < j:
+            if sim(a, b):
+                pairs[a] = b
+                a, b = a + 1, b + 1
+                continue
+            step = next(((da, db) for d in range(1, LOOKAHEAD + 1)
+                         for da, db in ((0, d), (d, 0))
+                         if a + da < i and b + db < j and sim(a + da, b + db)), None)
+            if step is None:
+                a, b = a + 1, b + 1
+            else:
+                a, b = a + step[0], b + step[1]
+        for k in range(n):
+            if base[i + k].tag == other[j + k].tag:
+                pairs[i + k] = j + k
+        pi, pj = i + n, j + n
     return pairs
 
 
