@@ -126,6 +126,7 @@ def test_table_grid_change_is_one_conflict() -> None:
     theirs = B.edit(base, lambda d: setattr(d.tables[0].cell(0, 0), "text", "T"))
     r = merge(base, ours, theirs)
     assert [c.kind for c in r.conflicts] == ["table"]
+    assert (r.conflicts[0].base, r.conflicts[0].theirs) == ("a1\tb1\na2\tb2", "T\tb1\na2\tb2")
     assert B.load(B.accept_all(r.data)).tables[-1].cell(0, 0).text == "T"
     rejected = B.load(B.reject_all(r.data))
     assert len(rejected.tables) == 1 and len(rejected.tables[0].columns) == 3

@@ -26,7 +26,7 @@ from gitsync.merge.docx.ooxml import (
     W_SDTCONTENT,
     W_TBL,
     W_TR,
-    visible_text,
+    block_text,
     w,
 )
 from gitsync.merge.docx.runs import canon
@@ -87,7 +87,7 @@ def describe(el: etree._Element) -> str:
 
 
 def _text(els: Sequence[etree._Element]) -> str:
-    return "\n".join(visible_text(e) for e in els)
+    return "\n".join(block_text(e) for e in els)
 
 
 def choose3(b: etree._Element | None, o: etree._Element | None, t: etree._Element | None,
@@ -154,7 +154,7 @@ def _settle_moves(out: list[etree._Element | _Pending], kb: list[str],
         elems, keys = ours if x.deleting_side == 1 else theirs
         hits = [e for e, k in zip(elems, keys, strict=True) if k == x.base_key]
         moved = (base_count.get(x.base_key) == 1 and len(hits) == 1
-                 and visible_text(x.base).strip() and id(hits[0]) in position)
+                 and block_text(x.base).strip() and id(hits[0]) in position)
         if moved:
             replace[position[id(hits[0])]] = x.edited
     result: list[etree._Element] = []
@@ -163,12 +163,12 @@ def _settle_moves(out: list[etree._Element | _Pending], kb: list[str],
             elems, keys = ours if x.deleting_side == 1 else theirs
             if any(replace.get(position.get(id(e), -1)) is x.edited for e in elems):
                 continue
-            b_text = visible_text(x.base)
+            b_text = block_text(x.base)
             if x.deleting_side == 1:
-                ctx.conflict(x.where, b_text, "", visible_text(x.edited), "delete/edit")
+                ctx.conflict(x.where, b_text, "", block_text(x.edited), "delete/edit")
                 result.extend(_render(ctx, [], [x.edited], b_text))
             else:
-                ctx.conflict(x.where, b_text, visible_text(x.edited), "", "edit/delete")
+                ctx.conflict(x.where, b_text, block_text(x.edited), "", "edit/delete")
                 result.extend(_render(ctx, [x.edited], [], b_text))
         else:
             result.append(replace.get(i, x))
@@ -202,8 +202,8 @@ def _align(base: list[etree._Element], other: list[etree._Element], kb: list[str
     pairs: list[int | None] = [None] * m
     if m == 0 or n == 0:
         return pairs
-    tb = [visible_text(e) for e in base]
-    to = [visible_text(e) for e in other]
+    tb = [block_text(e) for e in base]
+    to = [block_text(e) for e in other]
     if m * n > MAX_ALIGN_CELLS:
         return _align_large(base, other, kb, ko, tb, to)
     sim = [[_similarity(base[i], other[j], kb[i], ko[j], tb[i], to[j]) for j in range(n)]
@@ -363,8 +363,8 @@ def merge_item(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx
         merged = _merge_sdt(b, o, t, ctx, where)
         if merged is not None:
             return [merged]
-    ctx.conflict(where, visible_text(b), visible_text(o), visible_text(t), "content")
-    return _render(ctx, [o], [t], visible_text(b))
+    ctx.conflict(where, block_text(b), block_text(o), block_text(t), "content")
+    return _render(ctx, [o], [t], block_text(b))
 
 
 def render_conflict(ctx: Ctx, ours: list[etree._Element], theirs: list[etree._Element],

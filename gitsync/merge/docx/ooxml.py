@@ -88,3 +88,17 @@ def visible_text(el: etree._Element) -> str:
         else:
             parts.append(" ")
     return "".join(parts)
+
+
+def block_text(el: etree._Element) -> str:
+    """Readable text of a block for conflict records: table rows on lines, cells by tabs."""
+    tag = el.tag
+    if tag == W_P:
+        return visible_text(el)
+    if tag == W_TBL:
+        return "\n".join(block_text(tr) for tr in el if tr.tag == W_TR)
+    if tag == W_TR:
+        return "\t".join(" ".join(visible_text(p) for p in tc.iter(W_P))
+                         for tc in el if tc.tag == W_TC)
+    paras = [visible_text(p) for p in el.iter(W_P)]
+    return "\n".join(paras) if paras else visible_text(el)

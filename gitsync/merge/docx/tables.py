@@ -18,8 +18,8 @@ from gitsync.merge.docx.ooxml import (
     W_TC,
     W_TCPR,
     W_TRPR,
+    block_text,
     make,
-    visible_text,
     w,
 )
 
@@ -49,8 +49,8 @@ def merge_table(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ct
     grids = [ctx.key(h[W_TBLGRID], s) if W_TBLGRID in h else "" for s, h in
              enumerate((hb, ho, ht))]
     if not grids[0] == grids[1] == grids[2]:
-        ctx.conflict(where, visible_text(b), visible_text(o), visible_text(t), "table")
-        return render_conflict(ctx, [o], [t], visible_text(b))
+        ctx.conflict(where, block_text(b), block_text(o), block_text(t), "table")
+        return render_conflict(ctx, [o], [t], block_text(b))
     tbl = etree.Element(o.tag, attrib=dict(o.attrib), nsmap=o.nsmap)
     tblpr = choose3(hb.get(W_TBLPR), ho.get(W_TBLPR), ht.get(W_TBLPR), ctx, where)
     if tblpr is not None:
@@ -69,8 +69,8 @@ def merge_row(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx,
     ho, co = _split(o, heads)
     ht, ct = _split(t, heads)
     if not (len(cb) == len(co) == len(ct)) or any(c.tag != W_TC for c in cb + co + ct):
-        ctx.conflict(where, visible_text(b), visible_text(o), visible_text(t), "row")
-        return render_conflict(ctx, [o], [t], visible_text(b))
+        ctx.conflict(where, block_text(b), block_text(o), block_text(t), "row")
+        return render_conflict(ctx, [o], [t], block_text(b))
     tr = etree.Element(o.tag, attrib=dict(o.attrib), nsmap=o.nsmap)
     for tag in heads:
         el = choose3(hb.get(tag), ho.get(tag), ht.get(tag), ctx, where)
