@@ -116,6 +116,14 @@ def _print_status(st: FolderStatus) -> None:
           if st.pending else ""))
     for s in st.skipped:
         _out(f"  not synced   {s.path}: {s.reason}")
+    waiting = st.extra.get("waiting") or {}
+    assert isinstance(waiting, dict)
+    for p, why in waiting.items():
+        _out(f"  waiting      {p}: incoming change waits, {why}")
+    if st.extra.get("conflicts"):
+        _out(f"  conflicts    {st.extra['conflicts']} (see 'gitsync conflicts')")
+    if st.extra.get("offline_since"):
+        _out(f"  offline      since {_when(float(str(st.extra['offline_since'])))}")
     if st.last_error:
         _out(f"  last error   {st.last_error}")
 

@@ -120,6 +120,11 @@ class Service:
         extra: dict[str, object] = {}
         if live and saved.get("offline_since"):
             extra["offline_since"] = saved["offline_since"]
+        extra["waiting"] = {p: w.get("why", "") for p, w in
+                            self._syncer(repo, fc).load_waiting().items()}
+        extra["conflicts"] = len(resolve_mod.list_conflicts(repo))
+        if live and saved.get("sync_stopped"):
+            extra["sync_stopped"] = saved["sync_stopped"]
         return FolderStatus(
             **base,
             state=state,

@@ -130,6 +130,10 @@ class _RefHandler(FileSystemEventHandler):
         self.on_change = on_change
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        # Reads (git fetch opening packed-refs) report opened/closed-no-write: not a move.
+        if not isinstance(event, FileCreatedEvent | FileModifiedEvent | FileMovedEvent
+                          | FileClosedEvent | FileDeletedEvent):
+            return
         paths = [event.src_path, getattr(event, "dest_path", "")]
         if any(os.path.basename(os.fsdecode(p)) in self.names for p in paths if p):
             self.on_change()

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 RETRY_CAP_S = 60.0
+WAITING_CHECK_S = 1.0  # how often a file waiting for its editor to close is looked at
 
 
 @dataclass
@@ -112,6 +113,7 @@ class FolderWorker:
         self._next_sync_try = 0.0
         self._backoff = 1.0
         self._next_poll = 0.0
+        self._next_waiting_check = 0.0
         self._own: dict[str, tuple[str | None, float]] = {}
         hub = Path(folder.remote)
         self._hub_watcher = (RefWatcher(hub, folder.branch, self.request_remote_check)
@@ -194,6 +196,8 @@ class FolderWorker:
             timeouts.append(self._next_sync_try - self.clock())
         if self.state.sync_stopped is None:
             timeouts.append(self._next_poll - self.clock())
+        if self.state.waiting:
+            timeouts.append(self._next_waiting_check - self.clock())
         timeout = max(0.0, min(timeouts))
         try:
             return self._queue.get(timeout=timeout)
@@ -264,10 +268,11 @@ class FolderWorker:
         ready = [p for p, (t, _n) in self._retry_at.items() if t <= now]
         if due or ready:
             self._commit(sorted(set(due) | set(ready)))
-        if self.state.waiting and now >= self._next_poll:
+        if self.state.waiting and now >= self._next_waiting_check:
+            self._next_waiting_check = now + WAITING_CHECK_S
             self._retry_waiting()
         if self.state.sync_stopped is None and not self._sync_due and now >= self._next_poll:
-            self._next_poll = now + float(self.settings["poll"])
+            self._next_poll = now + self._poll_interval()
             try:
                 if self.syncer.remote_moved():
                     self._sync_due, self._next_sync_try = True, 0.0
@@ -335,6 +340,11 @@ class FolderWorker:
         self._save_state()
 
     # ------------------------------------------------------------- syncing
+    def _poll_interval(self) -> float:
+        # A local hub's ref changes are watched, so polling it is only a safety net.
+        poll = float(self.settings["poll"])
+        return max(poll, 60.0) if self._hub_watcher else poll
+
     def _own_write(self, path: str, entry: Entry | None) -> None:
         self._own[path] = (entry.oid if entry else None, self.clock())
 
@@ -396,7 +406,7 @@ class FolderWorker:
             return
         self._sync_due = False
         self._backoff = 1.0
-        self._next_poll = self.clock() + float(self.settings["poll"])
+        self._next_poll = self.clock() + self._poll_interval()
         if self.state.offline_since is not None:
             self._publish("online", f"reconnected to {self.folder.remote}")
         self.state.offline_since = None

@@ -35,9 +35,14 @@ def fsck_clean(repo: Path) -> None:
     assert r.returncode == 0, f"git fsck failed: {r.stdout}{r.stderr}"
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-    """Run gitsync's CLI in-process; returns (exit code, stdout, stderr)."""
+def run_cli(*args: str, cwd: Path | None = None, home: Path | None = None
+            ) -> tuple[int, str, str]:
+    """Run gitsync's CLI in-process; returns (exit code, stdout, stderr). HOME: another
+    gitsync home (a second device) instead of the test's own."""
     out, err = io.StringIO(), io.StringIO()
+    old_home = os.environ.get("GITSYNC_HOME")
+    if home is not None:
+        os.environ["GITSYNC_HOME"] = str(home)
 
     old = Path.cwd()
     try:
@@ -50,6 +55,8 @@ def run_cli(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
                 code = int(e.code or 0)
     finally:
         os.chdir(old)
+        if home is not None and old_home is not None:
+            os.environ["GITSYNC_HOME"] = old_home
     return code, out.getvalue(), err.getvalue()
 
 
@@ -76,11 +83,15 @@ def wait_for(pred: Callable[[], bool], timeout: float = 15.0, interval: float = 
 class DaemonProc:
     """A real `gitsync run` process; stopped (SIGTERM, then SIGKILL) when the block ends."""
 
-    def __init__(self, *args: str, log: Path, prefix: tuple[str, ...] = ()) -> None:
+    def __init__(self, *args: str, log: Path, prefix: tuple[str, ...] = (),
+                 home: Path | None = None) -> None:
         self.log = log
         self.fh = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        env = dict(os.environ)
+        if home is not None:
+            env["GITSYNC_HOME"] = str(home)
         self.proc = subprocess.Popen([*prefix, *gitsync_exe(), "run", "--no-web", *args],
-                                     stdout=self.fh, stderr=subprocess.STDOUT)
+                                     stdout=self.fh, stderr=subprocess.STDOUT, env=env)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -105,8 +116,9 @@ class DaemonProc:
 
 
 @contextlib.contextmanager
-def daemon(*args: str, log: Path, prefix: tuple[str, ...] = ()) -> Iterator[DaemonProc]:
-    d = DaemonProc(*args, log=log, prefix=prefix)
+def daemon(*args: str, log: Path, prefix: tuple[str, ...] = (),
+           home: Path | None = None) -> Iterator[DaemonProc]:
+    d = DaemonProc(*args, log=log, prefix=prefix, home=home)
     try:
         d.wait_ready()
         yield d
