@@ -181,18 +181,38 @@ def test_edits_to_different_lines_are_both_kept(tmp_path: Path) -> None:
     (a / "notes.txt").write_text(LINES.replace("line 2\n", "line two (laptop)\n"))
     (b / "notes.txt").write_text(LINES.replace("line 9\n", "line nine (desktop)\n"))
     sync(a)
+    theirs = head(a)
     rep = sync(b)
     assert rep["action"] == "merged" and rep["new_conflicts"] == []
     want = LINES.replace("line 2\n", "line two (laptop)\n").replace(
         "line 9\n", "line nine (desktop)\n")
     assert (b / "notes.txt").read_text() == want
-    merge = head(b)
-    assert len(parents(b, merge)) == 2
-    assert parents(b, merge)[1] == git(net.hub, "rev-parse", f"{merge}^2").strip()
+    assert parents(b) == [rep["committed"]["id"], theirs]
+    assert rep["pushed"] == head(b)
     sync(a)
     assert (a / "notes.txt").read_text() == want
     assert_same(net)
     assert copies(a, "notes") == []
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_edits_to_different_files_merge_without_conflict(tmp_path: Path, n: int) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES, "todo.txt": "t\n"}, n=n)
+    (net["A"] / "notes.txt").write_text(LINES + "by laptop\n")
+    (net["B"] / "todo.txt").write_text("t\nby desktop\n")
+    if n == 3:
+        (net["C"] / "new.txt").write_text("by tablet\n")
+    sync(net["A"])
+    rep = sync(net["B"])
+    assert rep["action"] == "merged" and rep["new_conflicts"] == []
+    sync_all(net, rounds=2)
+    for d in net.devices.values():
+        assert (d / "notes.txt").read_text() == LINES + "by laptop\n"
+        assert (d / "todo.txt").read_text() == "t\nby desktop\n"
+        assert conflicts_json(d) == []
+    if n == 3:
+        assert (net["A"] / "new.txt").read_text() == "by tablet\n"
+    assert_same(net)
 
 
 def test_edits_to_different_words_of_one_line_are_both_kept(tmp_path: Path) -> None:
@@ -364,9 +384,9 @@ def test_crlf_line_endings_survive_a_merge(tmp_path: Path) -> None:
         got = (d / "win.txt").read_bytes()
         assert got == want
         assert got.count(b"\r\n") == got.count(b"\n") == 8
-    assert git(b, "show", "HEAD:win.txt").encode() == want.replace(b"\r\n", b"\n") or \
-        subprocess.run(["git", "show", "HEAD:win.txt"], cwd=b, capture_output=True
-                       ).stdout == want
+    stored = subprocess.run(["git", "show", "HEAD:win.txt"], cwd=b, capture_output=True,
+                            check=True).stdout
+    assert stored == want  # committed as the bytes on disk, no conversion
     assert_same(net)
 
 
@@ -475,8 +495,11 @@ def test_offline_device_queues_commits_and_pushes_them_later(tmp_path: Path) -> 
     assert commit_count(a) == n + 3
     assert git(a, "status", "--porcelain") == ""
     shutil.move(away, net.hub)
+    (b / "notes.txt").write_text(LINES + "from desktop meanwhile\n")
+    sync(b)
     rep = sync(a)
-    assert rep["pushed"] == head(a)
+    assert rep["action"] == "merged" and rep["pushed"] == head(a)
+    assert (a / "notes.txt").read_text() == LINES + "from desktop meanwhile\n"
     sync(b)
     for i in range(3):
         assert (b / f"offline-{i}.txt").read_text() == f"{i}\n"
@@ -543,17 +566,22 @@ def test_rewritten_remote_history_is_refused(tmp_path: Path) -> None:
     (plain / "notes.txt").write_text("history rewritten\n")
     git(plain, "commit", "-qam", "rewrite")
     git(plain, "push", "-q", "--force", "origin", "main")
+    before_head, before_files = head(a), files_of(a)
+    known = git(a, "rev-parse", "origin/main").strip()
+    code, _, err = run_cli("sync", str(a))
+    assert code == 3
+    assert "rewritten" in err and err.count("\n") == 1
+    assert head(a) == before_head and files_of(a) == before_files
+    assert git(a, "rev-parse", "origin/main").strip() == known
+    assert git(a, "status", "--porcelain") == ""
+    # The user keeps working: saves are committed locally, never merged into the
+    # rewritten history, and the hub is left alone.
     (a / "local.txt").write_text("local edit\n")
     code, _, err = run_cli("sync", str(a))
-    committed_head = head(a)  # the user's edit is committed locally before the fetch
-    assert code == 3
-    assert "rewritten" in err
-    assert (a / "notes.txt").read_text() == LINES + "second\n"
-    assert (a / "local.txt").read_text() == "local edit\n"
-    assert git(a, "show", "HEAD:notes.txt") == LINES + "second\n"
-    code, _, err = run_cli("sync", str(a))
     assert code == 3 and "rewritten" in err
-    assert head(a) == committed_head
+    assert parents(a) == [before_head]
+    assert git(a, "show", "HEAD:local.txt") == "local edit\n"
+    assert (a / "notes.txt").read_text() == LINES + "second\n"
     assert git(net.hub, "show", "main:notes.txt") == "history rewritten\n"
     fsck_clean(a)
 
@@ -574,8 +602,8 @@ def _hash(repo: Path, kind: str, data: bytes) -> str:
 
 
 def _hostile_commit(hub: Path, path: str) -> str:
-    """A commit on top of the hub's main whose tree also holds PATH (hand-made tree bytes:
-    git itself refuses to build such trees)."""
+    """A commit on top of the hub's main adding a harmless file and PATH (hand-made tree
+    bytes: git itself refuses to build such trees)."""
     tip = git(hub, "rev-parse", "main").strip()
     oid, mode = _hash(hub, "blob", b"owned\n"), "100644"
     first, *rest = path.split("/")
@@ -587,7 +615,8 @@ def _hostile_commit(hub: Path, path: str) -> str:
         meta, n = line.split("\t", 1)
         m, _t, o = meta.split()
         existing.append(("40000" if m == "040000" else m, n, o))
-    tree = _hash(hub, "tree", _tree_bytes([*existing, (mode, first, oid)]))
+    innocent = ("100644", "innocent.txt", _hash(hub, "blob", b"harmless\n"))
+    tree = _hash(hub, "tree", _tree_bytes([*existing, innocent, (mode, first, oid)]))
     commit = git(hub, "commit-tree", tree, "-p", tip, "-m", "hostile").strip()
     git(hub, "update-ref", "refs/heads/main", commit, tip)
     return commit
@@ -608,6 +637,7 @@ def test_remote_commit_with_escaping_path_is_refused(tmp_path: Path, path: str) 
     assert head(a) == before_head
     assert files_of(a) == before_files
     assert (a / ".git" / "config").read_bytes() == git_config
+    assert not (a / "innocent.txt").exists()  # all or nothing
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
     assert not (a / ".GIT").exists() and not (a / "git~1").exists()
     assert not (a / ".git" / "hooks" / "post-merge").exists()
