@@ -378,6 +378,28 @@ def test_styles_added_on_both_sides_union(lo: B.LibreOffice) -> None:
     lo.add("styles", r.data, "Plain.")
 
 
+def _bookmark(i: int, name: str):
+    """Edit: wrap paragraph i's runs in a bookmark with id 1 (as each side numbers its own)."""
+    def fn(root: etree._Element) -> None:
+        p = root.findall(".//w:body/w:p", B.NS)[i]
+        p.insert(0, etree.Element(B.q("bookmarkStart"), {B.q("id"): "1", B.q("name"): name}))
+        p.append(etree.Element(B.q("bookmarkEnd"), {B.q("id"): "1"}))
+    return fn
+
+
+def test_bookmarks_added_on_both_sides_stay_unique() -> None:
+    base = B.paras("First.", "Second.", "Third.")
+    ours = B.edit_xml(base, "word/document.xml", _bookmark(0, "ours_mark"))
+    theirs = B.edit_xml(base, "word/document.xml", _bookmark(2, "theirs_mark"))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    doc = etree.fromstring(B.read_part(r.data, "word/document.xml"))
+    starts = {b.get(B.q("name")): b.get(B.q("id")) for b in doc.iter(B.q("bookmarkStart"))}
+    ends = [e.get(B.q("id")) for e in doc.iter(B.q("bookmarkEnd"))]
+    assert set(starts) == {"ours_mark", "theirs_mark"}
+    assert len(set(starts.values())) == 2 and sorted(ends) == sorted(starts.values())
+
+
 def test_identities_are_byte_exact() -> None:
     base = B.numbered(4)
     other = B.edit(base, B.append_para("x"))
