@@ -309,6 +309,29 @@ def test_footnotes_added_on_both_sides_get_distinct_ids() -> None:
     assert len(refs) == 2 and len(set(refs)) == 2
 
 
+def test_footnote_deleted_by_one_side_kept_while_referenced() -> None:
+    base = B.add_footnotes(B.paras("Alpha here.", "Beta."), {0: "Note on alpha."})
+
+    def drop_note(data: bytes) -> bytes:
+        def notes(root: etree._Element) -> None:
+            for n in list(root.iter(B.q("footnote"))):
+                if n.get(B.q("id")) == "1":
+                    root.remove(n)
+
+        def refs(root: etree._Element) -> None:
+            for r in list(root.iter(B.q("footnoteReference"))):
+                run = r.getparent()
+                run.getparent().remove(run)
+        return B.edit_xml(B.edit_xml(data, "word/footnotes.xml", notes), "word/document.xml",
+                          refs)
+
+    ours = B.edit(base, B.replace_in(0, "Alpha", "ALPHA"))  # keeps the reference
+    theirs = B.edit(drop_note(base), B.delete_para(0))
+    r = merge(base, ours, theirs)
+    assert [c.kind for c in r.conflicts] == ["edit/delete"]
+    assert b"Note on alpha." in B.read_part(r.data, "word/footnotes.xml")
+
+
 def _set_note(root: etree._Element, nid: str, text: str) -> None:
     for n in root.iter(B.q("footnote")):
         if n.get(B.q("id")) == nid:

@@ -20,6 +20,7 @@ from gitsync.merge.docx.ooxml import (
     CT_COMMENTS,
     REL_TYPE_COMMENTS,
     W_BODY,
+    W_ID,
     W_NS,
     W_SECTPR,
     w,
@@ -62,6 +63,7 @@ DOCX_SUFFIXES = (".docx", ".docm", ".dotx")
 DOC_RELS = rels_name(DOCUMENT_PART)
 CORE_PART = "docProps/core.xml"
 NUMBERING_PART = "word/numbering.xml"
+COMMENTS_PART = "word/comments.xml"
 _ID_RE = re.compile(rb'w:id="(-?\d+)"')
 _EPOCH = "1970-01-01T00:00:00Z"
 
@@ -178,7 +180,7 @@ class _DocxMerge:
                                                  t_num, t_doc):
             self.pt.parts[NUMBERING_PART] = serialize_xml(t_num)
         self._merge_parts()
-        comments = self.parse(self.out.parts, "word/comments.xml")
+        comments = self.parse(self.out.parts, COMMENTS_PART)
         new_comments = comments is None
         if comments is None:
             comments = etree.Element(w("comments"), nsmap={"w": W_NS})
@@ -186,8 +188,9 @@ class _DocxMerge:
         self.tracker.comments = comments
         self._merge_body(b_doc, o_doc, t_doc)
         dedupe_ids(o_doc)
+        self._restore_notes(o_doc, comments)
         if len(comments) > n_comments:
-            self.out.parts["word/comments.xml"] = serialize_xml(comments)
+            self.out.parts[COMMENTS_PART] = serialize_xml(comments)
             if new_comments:
                 merged_rels.append(etree.Element(REL, Id=_free_id(merged_rels),
                                                  Type=REL_TYPE_COMMENTS,
@@ -317,6 +320,32 @@ class _DocxMerge:
         merged = merge_sequence(lb, lo, lt, ctx)
         sect = choose3(sb, so, st, ctx, "section properties")
         ob[:] = [*merged, *([sect] if sect is not None else [])]
+
+    def _restore_notes(self, doc: etree._Element, comments: etree._Element) -> None:
+        """Bring back notes and comments the merged body still refers to.
+
+        One side may have deleted a footnote whose reference survives in a paragraph the
+        other side edited (kept, or shown as a conflict); the note comes back from whichever
+        version still has it, so no reference dangles.
+        """
+        for name, item_tag, ref_tags in NOTE_PARTS:
+            refs = {el.get(W_ID, "") for el in doc.iter(*ref_tags)}
+            if not refs:
+                continue
+            root = comments if name == COMMENTS_PART else self.parse(self.out.parts, name)
+            if root is None:
+                continue
+            missing = refs - {el.get(W_ID, "") for el in root.iter(item_tag)}
+            if not missing:
+                continue
+            for parts in (self.pt.parts, self.po.parts, self.bparts):
+                source = self.parse(parts, name)
+                for item in source.iter(item_tag) if source is not None else ():
+                    if item.get(W_ID, "") in missing:
+                        missing.discard(item.get(W_ID, ""))
+                        root.append(copy.deepcopy(item))
+            if name != COMMENTS_PART:
+                self.out.parts[name] = serialize_xml(root)
 
     def _settle_rels(self, doc: etree._Element, rels: etree._Element,
                      mapping: dict[str, str]) -> None:
