@@ -160,6 +160,19 @@ def test_changes_propagate_to_two_other_devices(tmp_path: Path) -> None:
     assert_same(net)
 
 
+def test_a_file_replaced_by_a_folder_propagates(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes": "a file\n", "keep.txt": "k\n"})
+    a, b = net["A"], net["B"]
+    (a / "notes").unlink()
+    (a / "notes").mkdir()
+    (a / "notes" / "monday.txt").write_text("inside\n")
+    sync(a)
+    rep = sync(b)
+    assert rep["action"] == "fast-forward"
+    assert (b / "notes" / "monday.txt").read_text() == "inside\n"
+    assert_same(net)
+
+
 def test_fast_forward_makes_no_merge_commit(tmp_path: Path) -> None:
     net = make_net(tmp_path, {"notes.txt": LINES})
     a, b = net["A"], net["B"]
