@@ -385,6 +385,36 @@ def test_image_added_by_one_side(lo: B.LibreOffice) -> None:
     lo.add("image_one_side", r.data, "THEIRS-alpha")
 
 
+def _hyperlink(i: int, url: str, text: str):
+    """Edit (python-docx): append a hyperlink to paragraph i; python-docx numbers the rId."""
+    def fn(d):
+        rid = d.part.relate_to(url, "http://schemas.openxmlformats.org/officeDocument/2006/"
+                                    "relationships/hyperlink", is_external=True)
+        link = etree.SubElement(d.paragraphs[i]._p, B.q("hyperlink"),
+                                {"{http://schemas.openxmlformats.org/officeDocument/2006/"
+                                 "relationships}id": rid})
+        etree.SubElement(etree.SubElement(link, B.q("r")), B.q("t")).text = text
+    return fn
+
+
+def test_hyperlinks_added_on_both_sides_get_distinct_ids(lo: B.LibreOffice) -> None:
+    base = B.paras("First.", "Second.", "Third.")
+    ours = B.edit(base, _hyperlink(0, "https://ours.example/", " ours-link"))
+    theirs = B.edit(base, _hyperlink(2, "https://theirs.example/", " theirs-link"))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    d = B.load(r.data)
+    targets = {}
+    for p in d.paragraphs:
+        for link in p._p.iter(B.q("hyperlink")):
+            rid = link.get("{http://schemas.openxmlformats.org/officeDocument/2006/"
+                           "relationships}id")
+            targets["".join(t.text for t in link.iter(B.q("t")))] = d.part.rels[rid].target_ref
+    assert targets == {" ours-link": "https://ours.example/",
+                       " theirs-link": "https://theirs.example/"}
+    lo.add("hyperlinks", r.data, "ours-link", "theirs-link")
+
+
 def test_styles_added_on_both_sides_union(lo: B.LibreOffice) -> None:
     base = B.paras("Plain.")
 
