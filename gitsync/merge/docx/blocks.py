@@ -52,13 +52,13 @@ class Ctx:
     part: str = "word/document.xml"
     theirs_label: str = "theirs"
     ours_label: str = "ours"
-    _keys: dict[tuple[int, bytes], str] = field(default_factory=dict)
+    _keys: dict[tuple[frozenset[str], bytes], str] = field(default_factory=dict)
 
     def key(self, el: etree._Element, side: int) -> str:
         """Normalized content key of a block (cached on its raw serialization)."""
         raw = etree.tostring(el, with_tail=False)
         gb = self.goback[side]
-        ck = (hash(gb), raw)
+        ck = (gb, raw)
         k = self._keys.get(ck)
         if k is None:
             k = canon(el, gb)

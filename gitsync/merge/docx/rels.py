@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import mimetypes
 import posixpath
 
 from lxml import etree
@@ -14,6 +13,16 @@ REL = f"{{{PKG_REL_NS}}}Relationship"
 CT_DEFAULT = f"{{{CT_NS}}}Default"
 CT_OVERRIDE = f"{{{CT_NS}}}Override"
 _R_PREFIX = f"{{{R_NS}}}"
+#: Content types for extensions no input declares (a fixed table, not the host's mime.types,
+#: so the output never depends on the machine).
+MEDIA_TYPES = {
+    "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
+    "bmp": "image/bmp", "tif": "image/tiff", "tiff": "image/tiff", "svg": "image/svg+xml",
+    "emf": "image/x-emf", "wmf": "image/x-wmf", "wdp": "image/vnd.ms-photo",
+    "xml": "application/xml", "rels": "application/vnd.openxmlformats-package.relationships+xml",
+    "bin": "application/vnd.openxmlformats-officedocument.oleObject",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def rels_name(part: str) -> str:
@@ -131,7 +140,7 @@ def merge_content_types(ours: etree._Element, others: list[etree._Element],
             continue
         ext = posixpath.basename(name).rpartition(".")[2].lower()
         if ext not in defaults:
-            guess = mimetypes.guess_type("x." + ext)[0] or "application/octet-stream"
+            guess = MEDIA_TYPES.get(ext, "application/octet-stream")
             d = etree.Element(CT_DEFAULT, Extension=ext, ContentType=guess)
             defaults[ext] = d
             _insert_default(merged, d)
