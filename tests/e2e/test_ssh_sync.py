@@ -1,0 +1,152 @@
+"""Two devices syncing through a bare hub reached over a real OpenSSH server on 127.0.0.1.
+
+The sshd harness (tests.sshd.SshServer) logs in with a throwaway key; GIT_SSH_COMMAND points
+git at it, as a user's own setting would. The CLI runs in-process; git is the judge.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import fsck_clean, git, run_cli
+from tests.sshd import SshServer
+
+
+@pytest.fixture(autouse=True)
+def no_users_ssh_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[SshServer]:
+    with SshServer(tmp_path / "sshd") as srv:
+        yield srv
+    assert not srv.running
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Path:
+    path = tmp_path / "srv" / "hub.git"
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
+    return path
+
+
+def sync(folder: Path, expect: int = 0) -> dict:
+    code, out, err = run_cli("sync", str(folder), "--json")
+    assert code == expect, (code, out, err)
+    assert git(folder, "status", "--porcelain", "--untracked-files=all") == ""
+    report: dict = json.loads(out)["folders"][0]
+    return report
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.relative_to(folder).parts[0] != ".git"}
+
+
+def make_a(tmp_path: Path, url: str) -> Path:
+    a = tmp_path / "A"
+    a.mkdir()
+    (a / "notes.txt").write_text("Meeting on Monday.\nBring the slides.\n")
+    code, out, err = run_cli("init", str(a), "--device", "laptop", "--remote", url, "--json")
+    assert code == 0, err
+    assert json.loads(out)["remote"] == url
+    return a
+
+
+def test_two_devices_sync_over_ssh(server: SshServer, hub: Path, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_SSH_COMMAND", server.ssh_command())
+    url = server.url(hub)
+    assert url.startswith(f"ssh://{server.user}@127.0.0.1:{server.port}/")
+    a = make_a(tmp_path, url)
+    rep = sync(a)
+    assert rep["pushed"] == git(hub, "rev-parse", "main").strip()
+    b = tmp_path / "B"
+    code, _, err = run_cli("clone", url, str(b), "--device", "desktop")
+    assert code == 0, err
+    assert (b / "notes.txt").read_text() == "Meeting on Monday.\nBring the slides.\n"
+    assert git(b, "remote", "get-url", "origin").strip() == url
+
+    # A -> B
+    (a / "agenda.txt").write_text("1. budget\n")
+    sync(a)
+    assert sync(b)["action"] == "fast-forward"
+    assert (b / "agenda.txt").read_text() == "1. budget\n"
+    # B -> A, merged with a concurrent edit to another line on A
+    (b / "notes.txt").write_text("Meeting on Monday at ten.\nBring the slides.\n")
+    (a / "notes.txt").write_text("Meeting on Monday.\nBring the slides and coffee.\n")
+    sync(b)
+    assert sync(a)["action"] == "merged"
+    sync(b)
+    for d in (a, b):
+        assert (d / "notes.txt").read_text() == \
+            "Meeting on Monday at ten.\nBring the slides and coffee.\n"
+    # a conflict: both keep both versions, both list it, resolving clears it everywhere
+    (a / "notes.txt").write_text("Meeting on Tuesday.\nBring the slides and coffee.\n")
+    (b / "notes.txt").write_text("Meeting on Friday.\nBring the slides and coffee.\n")
+    (b / "agenda.txt").write_text("1. budget\n2. hiring\n")
+    sync(a)
+    [rec] = sync(b, expect=1)["new_conflicts"]
+    sync(a, expect=1)
+    for d in (a, b):
+        assert (d / "notes.txt").read_text().startswith("Meeting on Friday.")
+        assert (d / rec["copy_path"]).read_text().startswith("Meeting on Tuesday.")
+        code, out, _ = run_cli("conflicts", str(d), "--json")
+        assert [r["id"] for r in json.loads(out)["folders"][0]["conflicts"]] == [rec["id"]]
+    code, _, err = run_cli("resolve", "notes.txt", "--theirs", cwd=a)
+    assert code == 0, err
+    sync(a)
+    sync(b)
+    for d in (a, b):
+        assert (d / "notes.txt").read_text().startswith("Meeting on Tuesday.")
+        assert not (d / rec["copy_path"]).exists()
+        code, out, _ = run_cli("conflicts", str(d), "--json")
+        assert json.loads(out)["folders"][0]["conflicts"] == []
+        fsck_clean(d)
+    assert files_of(a) == files_of(b)
+    assert git(a, "rev-parse", "HEAD") == git(b, "rev-parse", "HEAD") == \
+        git(hub, "rev-parse", "main")
+    assert f"Accepted publickey for {server.user}" in server.log()
+
+
+def test_unknown_host_key_stops_sync_and_changes_nothing(
+    server: SshServer, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = server.url(hub)
+    monkeypatch.setenv("GIT_SSH_COMMAND", server.ssh_command())
+    a = make_a(tmp_path, url)
+    sync(a)
+    known_hosts = tmp_path / "empty_known_hosts"
+    known_hosts.write_text("")
+    monkeypatch.setenv("GIT_SSH_COMMAND", server.ssh_command(known_hosts=known_hosts))
+    (a / "notes.txt").write_text("edited while the host key is unknown\n")
+    hub_tip = git(hub, "rev-parse", "main").strip()
+    code, _, err = run_cli("sync", str(a))
+    assert code == 3, err
+    assert "host key" in err.lower()
+    assert err.startswith("gitsync: ") and err.count("\n") == 1 and "Traceback" not in err
+    head = git(a, "rev-parse", "HEAD").strip()
+    tracking = git(a, "rev-parse", "origin/main").strip()
+    files = files_of(a)
+    # again: refused the same way, nothing more happens locally or on the hub
+    code, _, err = run_cli("sync", str(a))
+    assert code == 3 and "host key" in err.lower()
+    assert git(a, "rev-parse", "HEAD").strip() == head
+    assert git(a, "rev-parse", "origin/main").strip() == tracking == hub_tip
+    assert files_of(a) == files
+    assert (a / "notes.txt").read_text() == "edited while the host key is unknown\n"
+    assert git(hub, "rev-parse", "main").strip() == hub_tip
+    assert known_hosts.read_text() == ""  # never accepted silently
+    # a device cloning with the unknown key gets nothing either
+    b = tmp_path / "B"
+    code, _, err = run_cli("clone", url, str(b), "--device", "desktop")
+    assert code == 3 and "host key" in err.lower()
+    assert not b.exists()
