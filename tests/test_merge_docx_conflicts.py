@@ -7,8 +7,12 @@ is self-checked, opened with python-docx and converted by LibreOffice in one bat
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import docx_builders as B
 import pytest
@@ -146,6 +150,25 @@ def test_header_conflict_tracked_without_comment(lo: B.LibreOffice) -> None:
     xml = B.read_part(r.data, header_part).decode()
     assert "Annual" in xml and "Monthly" in xml and "commentReference" not in xml
     lo.add("header_conflict", r.data, "Body.")
+
+
+def test_deterministic_across_processes(tmp_path: Path) -> None:
+    """Same inputs, same bytes, whatever the interpreter's hash seed."""
+    base, ours, theirs = _conflict_case()
+    theirs = B.edit(theirs, B.append_para("Theirs adds."))
+    for name, data in (("b", base), ("o", ours), ("t", theirs)):
+        (tmp_path / name).write_bytes(data)
+    code = ("import hashlib, sys, pathlib; from gitsync.merge.docx import merge_docx; "
+            "d = pathlib.Path(sys.argv[1]); r = merge_docx(*(d.joinpath(n).read_bytes() "
+            "for n in 'bot'), ours_label='a', theirs_label='b'); "
+            "print(hashlib.sha256(r.data).hexdigest())")
+    digests = set()
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True,
+                             capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONHASHSEED": seed})
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
 
 
 def test_unknown_part_changed_on_both_sides_keeps_ours_and_reports() -> None:
