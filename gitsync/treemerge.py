@@ -95,10 +95,12 @@ class Merger3:
                                      f"{self.theirs_device}")
                 continue
             assert t.entry is not None
-            if o is None:  # only theirs touched it (maybe renamed)
-                if t.path != bpath:
+            if o is None:  # only theirs touched it
+                if t.path == bpath:
+                    out.updates[bpath] = t.entry
+                else:  # renamed there: the new name may clash with something of ours
                     out.updates[bpath] = None
-                self._take_theirs(out, t.path, t.entry, ours)
+                    self._take_theirs(out, t.path, t.entry, ours)
                 continue
             if o.path is None:  # ours deleted, theirs kept/renamed/edited
                 if base_entry is not None and t.entry.oid == base_entry.oid:

@@ -80,6 +80,7 @@ class WorktreeUpdater:
         self.repo = repo
         self.root = repo.workdir
         self.own_write = own_write or (lambda _p, _e: None)
+        self._batch = False  # many files: one filesystem flush at the end, not one each
 
     def plan(self, old: str | None, new: str) -> list[_Op]:
         ops: list[_Op] = []
@@ -127,6 +128,16 @@ class WorktreeUpdater:
             return result
         for op in ops:
             self._check_parents(op.path)
+        self._batch = len(ops) > 16
+        try:
+            self._apply_ops(ops, result)
+        finally:
+            if self._batch:
+                _syncfs(self.root)  # one flush for the batch before the branch moves
+            self._batch = False
+        return result
+
+    def _apply_ops(self, ops: list[_Op], result: ApplyResult) -> None:
         for op in ops:
             full = self.root / op.path
             locks = lock_files_for(full)
@@ -146,7 +157,6 @@ class WorktreeUpdater:
                 self.own_write(op.path, op.new)
                 self._write(full, op.new)
                 result.written.append(op.path)
-        return result
 
     def write_one(self, path: str, entry: Entry | None) -> None:
         """Put ENTRY at PATH now (None removes it); the caller checked it is safe."""
@@ -195,7 +205,8 @@ class WorktreeUpdater:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if not self._batch:
+                    os.fsync(fh.fileno())
             try:
                 perm = stat.S_IMODE(full.lstat().st_mode) & 0o666
             except FileNotFoundError:
@@ -207,11 +218,30 @@ class WorktreeUpdater:
         except BaseException:
             Path(tmpname).unlink(missing_ok=True)
             raise
+        if self._batch:
+            return
         dfd = os.open(full.parent, os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _syncfs(path: Path) -> None:
+    """Flush the filesystem holding PATH (Linux syncfs); elsewhere, everything (sync)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    os.sync()
 
 
 def _umask() -> int:
