@@ -49,7 +49,7 @@ def git(cwd: Path, *args: str) -> str:
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def propagation(work: Path, remote: str | None, samples: int,
@@ -152,7 +152,10 @@ def merge_bench(work: Path, files: int) -> tuple[float, float, int]:
     committer = Committer(repo, "desktop", size_limit=10**9, ignore=IgnoreRules())
     syncer = Syncer(repo, str(hub), "main", device="desktop")
     t0 = time.perf_counter()
-    out = syncer.sync(lambda p: None if committer.commit(p) else None)
+    def commit_pending(paths: list[str]) -> None:
+        committer.commit(paths)
+
+    out = syncer.sync(commit_pending)
     t_ours = time.perf_counter() - t0
     t0 = time.perf_counter()
     git(c, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
