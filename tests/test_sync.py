@@ -286,6 +286,67 @@ def test_same_words_conflict_keeps_both_on_every_device(tmp_path: Path) -> None:
     assert_same(net)
 
 
+def test_three_devices_changing_the_same_words_keep_all_three(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": "Meeting on Monday.\n"}, n=3)
+    for key, day in (("A", "Tuesday"), ("B", "Friday"), ("C", "Sunday")):
+        (net[key] / "notes.txt").write_text(f"Meeting on {day}.\n")
+    sync(net["A"])
+    sync(net["B"], expect=1)
+    sync(net["C"], expect=1)
+    sync_all(net, rounds=1, expect=1)
+    for d in net.devices.values():
+        texts = {p.read_text() for p in [d / "notes.txt", *copies(d, "notes")]}
+        assert texts == {"Meeting on Tuesday.\n", "Meeting on Friday.\n",
+                         "Meeting on Sunday.\n"}
+        assert len(conflicts_json(d)) == 2
+    assert (net["C"] / "notes.txt").read_text() == "Meeting on Sunday.\n"
+    assert_no_markers(*net.devices.values())
+    assert_same(net)
+
+
+def test_unicode_and_spaced_names_symlinks_and_empty_files_propagate(tmp_path: Path
+                                                                     ) -> None:
+    net = make_net(tmp_path, {"keep.txt": "k\n"}, n=2)
+    a, b = net["A"], net["B"]
+    (a / "Café menu.txt").write_text("crème\n")
+    (a / "日本語").mkdir()
+    (a / "日本語" / "ノート.md").write_text("こんにちは\n")
+    (a / "empty").write_bytes(b"")
+    os.symlink("keep.txt", a / "link-to-keep")
+    sync(a)
+    sync(b)
+    assert (b / "Café menu.txt").read_text() == "crème\n"
+    assert (b / "日本語" / "ノート.md").read_text() == "こんにちは\n"
+    assert (b / "empty").read_bytes() == b""
+    assert (b / "link-to-keep").is_symlink()
+    assert os.readlink(b / "link-to-keep") == "keep.txt"
+    (b / "Café menu.txt").rename(b / "Café menu (final).txt")
+    sync(b)
+    sync(a)
+    assert not (a / "Café menu.txt").exists()
+    assert (a / "Café menu (final).txt").read_text() == "crème\n"
+    assert_same(net)
+
+
+@pytest.mark.slow
+def test_many_files_at_once(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"keep.txt": "k\n"})
+    a, b = net["A"], net["B"]
+    for i in range(300):
+        p = a / f"d{i % 7}" / f"file-{i}.txt"
+        p.parent.mkdir(exist_ok=True)
+        p.write_text(f"content {i}\n" * (i % 5 + 1))
+    sync(a)
+    rep = sync(b)
+    assert len(rep["written"]) == 300
+    for i in range(0, 300, 7):
+        (b / f"d{i % 7}" / f"file-{i}.txt").unlink()
+    sync(b)
+    rep = sync(a)
+    assert len(rep["removed"]) == len(range(0, 300, 7))
+    assert_same(net)
+
+
 def test_rename_vs_edit_puts_the_edit_in_the_renamed_file(tmp_path: Path) -> None:
     net = make_net(tmp_path, {"draft.txt": LINES})
     a, b = net["A"], net["B"]
@@ -687,6 +748,26 @@ def test_editor_lock_file_makes_the_incoming_change_wait(tmp_path: Path, name: s
     assert rep["committed"] is None
     assert git(b, "status", "--porcelain", "--untracked-files=all") == ""
     sync(a)
+    assert_same(net)
+
+
+def test_saving_a_file_that_waited_for_its_editor_keeps_the_incoming_change(tmp_path: Path
+                                                                           ) -> None:
+    """The user saves the old version they had open (with an edit of their own) after the
+    other device's change arrived: both edits touch different lines, so both are kept."""
+    net = make_net(tmp_path, {"notes.txt": LINES})
+    a, b = net["A"], net["B"]
+    (b / ".~lock.notes.txt#").write_text("owner")
+    (a / "notes.txt").write_text(LINES.replace("line 1\n", "ONE\n"))
+    sync(a)
+    assert "notes.txt" in sync(b, clean=False)["waiting"]
+    (b / "notes.txt").write_text(LINES.replace("line 10\n", "TEN\n"))
+    (b / ".~lock.notes.txt#").unlink()
+    sync(b)
+    sync(a)
+    want = LINES.replace("line 1\n", "ONE\n").replace("line 10\n", "TEN\n")
+    for d in (a, b):
+        assert (d / "notes.txt").read_text() == want, d
     assert_same(net)
 
 

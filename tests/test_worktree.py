@@ -204,6 +204,20 @@ def test_only_limits_the_update(folder: Folder) -> None:
     assert (folder.root / "a.txt").read_text() == "a1\n"
 
 
+def test_a_large_update_is_written_completely(folder: Folder) -> None:
+    old = folder.commit({"keep.txt": "k\n"})
+    files: dict[str, str | bytes | None] = {f"d{i % 5}/f{i}.txt": f"{i}\n" * i
+                                            for i in range(60)}
+    new = folder.commit(files, modes={"d0/f0.txt": 0o755})
+    folder.reset(old)
+    res = WorktreeUpdater(Repo(folder.root)).apply(old, new)
+    assert sorted(res.written) == sorted(files)
+    for name, data in files.items():
+        assert (folder.root / name).read_text() == data
+    assert (folder.root / "d0" / "f0.txt").stat().st_mode & 0o100
+    assert not [p for p in folder.root.rglob(".gitsync-tmp*")]
+
+
 def test_a_locked_file_waits_and_the_rest_is_written(folder: Folder) -> None:
     old = folder.commit({"report.docx": b"v1", "other.txt": "o1\n"})
     new = folder.commit({"report.docx": b"v2", "other.txt": "o2\n"})
