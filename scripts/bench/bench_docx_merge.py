@@ -35,7 +35,7 @@ LOREM = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", 
          "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna"]
 
 
-def _noise_png(seed: int, size: int = 256) -> bytes:
+def _noise_png(seed: int, size: int = 280) -> bytes:
     rnd = random.Random(seed)
     raw = b"".join(b"\x00" + rnd.randbytes(size * 3) for _ in range(size))
     import struct

@@ -22,7 +22,9 @@ from gitsync.merge.docx.ooxml import (
     W_BODY,
     W_ID,
     W_NS,
+    W_P,
     W_SECTPR,
+    W_TBL,
     w,
 )
 from gitsync.merge.docx.package import (
@@ -106,7 +108,7 @@ def _precheck(pkg: Package, lim: DocxLimits, label: str) -> etree._Element:
     """Parse the parts every merge needs, refusing unsafe XML and oversized bodies."""
     parse_xml(pkg.parts[CONTENT_TYPES], CONTENT_TYPES, lim)
     doc = parse_xml(pkg.parts[DOCUMENT_PART], DOCUMENT_PART, lim)
-    count = int(doc.xpath("count(//w:p | //w:tbl)", namespaces={"w": W_NS}))
+    count = sum(1 for _ in doc.iter(W_P, W_TBL))
     if count > lim.max_paragraphs:
         raise LimitExceededError(
             f"{label} has {count} paragraphs and tables (limit {lim.max_paragraphs})",
