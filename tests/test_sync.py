@@ -376,6 +376,33 @@ def test_rename_here_edit_there_merged_by_the_renaming_side(tmp_path: Path) -> N
     assert_same(net)
 
 
+def test_folder_rename_vs_edit_inside_it(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"docs/a.txt": LINES, "docs/b.txt": "b\n", "docs/c.txt": "c\n"})
+    a, b = net["A"], net["B"]
+    (a / "docs").rename(a / "papers")
+    (b / "docs" / "a.txt").write_text(LINES + "edit\n")
+    sync(a)
+    sync(b)
+    sync(a)
+    for d in (a, b):
+        assert sorted(files_of(d)) == ["papers/a.txt", "papers/b.txt", "papers/c.txt"]
+        assert (d / "papers" / "a.txt").read_text() == LINES + "edit\n"
+    assert_same(net)
+
+
+def test_same_rename_on_both_devices_is_no_conflict(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"draft.txt": LINES, "k.txt": "k\n"})
+    a, b = net["A"], net["B"]
+    (a / "draft.txt").rename(a / "final.txt")
+    (b / "draft.txt").rename(b / "final.txt")
+    (b / "k.txt").write_text("k2\n")
+    sync(a)
+    assert sync(b)["new_conflicts"] == []
+    sync(a)
+    assert sorted(files_of(a)) == ["final.txt", "k.txt"]
+    assert_same(net)
+
+
 @pytest.mark.parametrize("deleter", ["A", "B"])
 def test_modify_vs_delete_keeps_the_modified_file(tmp_path: Path, deleter: str) -> None:
     net = make_net(tmp_path, {"notes.txt": LINES, "keep.txt": "k\n"})
@@ -545,6 +572,54 @@ def test_resolve_from_either_device_clears_everywhere(tmp_path: Path, resolver: 
         assert not (dev / copy_name).exists()
         assert not (dev / ".gitsync" / "conflicts").exists() or \
             list((dev / ".gitsync" / "conflicts").iterdir()) == []
+    assert_same(net)
+
+
+def test_resolve_from_a_third_device(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": "colour: red\n"}, n=3)
+    (net["A"] / "notes.txt").write_text("colour: green\n")
+    (net["B"] / "notes.txt").write_text("colour: blue\n")
+    sync(net["A"])
+    sync(net["B"], expect=1)
+    sync(net["C"], expect=1)
+    code, _, err = run_cli("resolve", "notes.txt", "--theirs", cwd=net["C"])
+    assert code == 0, err
+    sync_all(net, rounds=1)
+    for d in net.devices.values():
+        assert (d / "notes.txt").read_text() == "colour: green\n"
+        assert conflicts_json(d) == [] and copies(d, "notes") == []
+    assert_same(net)
+
+
+def test_two_devices_resolving_differently_keep_both_resolutions(tmp_path: Path) -> None:
+    net, _copy = _conflicted_net(tmp_path)
+    a, b = net["A"], net["B"]
+    for d, text in ((a, "colour: teal\n"), (b, "colour: navy\n")):
+        chosen = tmp_path / f"{d.name}-choice.txt"
+        chosen.write_text(text)
+        code, _, err = run_cli("resolve", "notes.txt", "--with", str(chosen), cwd=d)
+        assert code == 0, err
+    # resolve pushes at once: B's push found A's resolution and merged it
+    sync(b, expect=1)
+    sync(a, expect=1)
+    for d in (a, b):
+        assert (d / "notes.txt").read_text() == "colour: navy\n"
+        assert [p.read_text() for p in copies(d, "notes")] == ["colour: teal\n"]
+        [rec] = conflicts_json(d)
+        assert rec["path"] == "notes.txt"
+    assert_no_markers(a, b)
+    assert_same(net)
+
+
+def test_editing_a_conflicted_file_again_keeps_the_record(tmp_path: Path) -> None:
+    net, copy_name = _conflicted_net(tmp_path)
+    a, b = net["A"], net["B"]
+    (a / "notes.txt").write_text("colour: blue, maybe\n")
+    sync(a, expect=1)
+    sync(b, expect=1)
+    assert (b / "notes.txt").read_text() == "colour: blue, maybe\n"
+    assert (b / copy_name).read_text() == "colour: green\n"
+    assert len(conflicts_json(b)) == 1
     assert_same(net)
 
 
