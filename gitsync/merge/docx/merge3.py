@@ -8,6 +8,8 @@ conflict for the caller to refine (the caller knows what the items are).
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -28,7 +30,7 @@ def matching_blocks(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[
     """Matching (i, j, n) triples of two key lists, ending with the (len, len, 0) sentinel.
 
     The common prefix and suffix are matched directly first: documents mostly stay the same,
-    and that keeps the quadratic worst case of the matcher to the edited middle.
+    and that keeps the matcher's work to the edited middle.
     """
     la, lb = len(a), len(b)
     pre = 0
@@ -42,12 +44,82 @@ def matching_blocks(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[
         out.append((0, 0, pre))
     mid_a, mid_b = a[pre:la - suf], b[pre:lb - suf]
     if mid_a and mid_b:
-        sm = SequenceMatcher(None, mid_a, mid_b, autojunk=False)
-        blocks = [(i, j, n) for i, j, n in sm.get_matching_blocks() if n]
+        blocks = _anchored(mid_a, mid_b)
         out.extend((i + pre, j + pre, n) for i, j, n in _toward_diagonal(mid_a, mid_b, blocks))
     if suf:
         out.append((la - suf, lb - suf, suf))
     out.append((la, lb, 0))
+    return out
+
+
+#: Below this many items on each side a gap goes straight to difflib.
+SMALL = 64
+
+
+def _anchored(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[int, int, int]]:
+    """Matching blocks anchored on items that occur once on each side (patience diff).
+
+    Paragraphs are mostly unique, so the longest increasing run of unique common items
+    fixes the alignment in O(n log n); only the gaps between anchors go to difflib, whose
+    cost grows with the product of the lengths it compares.
+    """
+    if len(a) < SMALL or len(b) < SMALL:
+        return _difflib(a, b, 0, 0)
+    count_a = Counter(a)
+    count_b = Counter(b)
+    pos_b = {k: j for j, k in enumerate(b) if count_b[k] == 1}
+    cand = [(i, pos_b[k]) for i, k in enumerate(a) if count_a[k] == 1 and k in pos_b]
+    anchors = _increasing(cand)
+    if not anchors:
+        return _difflib(a, b, 0, 0)
+    out: list[tuple[int, int, int]] = []
+    pi = pj = 0
+    for i, j in [*anchors, (len(a), len(b))]:
+        if i > pi and j > pj:
+            out.extend(_difflib(a[pi:i], b[pj:j], pi, pj))
+        if i < len(a):
+            out.append((i, j, 1))
+        pi, pj = i + 1, j + 1
+    return _coalesce(out)
+
+
+def _difflib(a: Sequence[Hashable], b: Sequence[Hashable], da: int,
+             db: int) -> list[tuple[int, int, int]]:
+    sm = SequenceMatcher(None, a, b, autojunk=False)
+    return [(i + da, j + db, n) for i, j, n in sm.get_matching_blocks() if n]
+
+
+def _increasing(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Longest subsequence of (i, j) pairs (sorted by i) whose j also increases."""
+    tails: list[int] = []  # index into pairs of the smallest tail of each length
+    tail_j: list[int] = []
+    prev: list[int] = [-1] * len(pairs)
+    for k, (_, j) in enumerate(pairs):
+        pos = bisect_left(tail_j, j)
+        if pos:
+            prev[k] = tails[pos - 1]
+        if pos == len(tails):
+            tails.append(k)
+            tail_j.append(j)
+        else:
+            tails[pos] = k
+            tail_j[pos] = j
+    out: list[tuple[int, int]] = []
+    k = tails[-1] if tails else -1
+    while k >= 0:
+        out.append(pairs[k])
+        k = prev[k]
+    return out[::-1]
+
+
+def _coalesce(blocks: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    out: list[tuple[int, int, int]] = []
+    for i, j, n in blocks:
+        if out and out[-1][0] + out[-1][2] == i and out[-1][1] + out[-1][2] == j:
+            pi, pj, pn = out[-1]
+            out[-1] = (pi, pj, pn + n)
+        else:
+            out.append((i, j, n))
     return out
 
 
