@@ -347,6 +347,30 @@ def test_many_files_at_once(tmp_path: Path) -> None:
     assert_same(net)
 
 
+def test_repeated_conflicts_each_keep_their_own_copy(tmp_path: Path) -> None:
+    """Conflicts on one file in quick succession (the same second) must not share a
+    conflict copy: each record's copy holds that record's other version."""
+    net = make_net(tmp_path, {"notes.txt": "red\n"})
+    a, b = net["A"], net["B"]
+    time.sleep(1 - time.time() % 1)  # start on a fresh second: the rounds share it
+    for i in range(2):
+        (a / "notes.txt").write_text(f"green{i}\n")
+        (b / "notes.txt").write_text(f"blue{i}\n")
+        sync(a, expect=1 if i else 0)
+        sync(b, expect=1)
+    sync(a, expect=1)
+    recs = conflicts_json(b)
+    assert len(recs) == 3
+    assert len({r["copy_path"] for r in recs}) == 3, [r["copy_path"] for r in recs]
+    for r in recs:
+        theirs = subprocess.run(["git", "cat-file", "blob", r["theirs"]], cwd=b,
+                                capture_output=True, check=True).stdout
+        assert (b / r["copy_path"]).read_bytes() == theirs, r["copy_path"]
+    on_disk = set(files_of(b).values())
+    assert {b"green0\n", b"green1\n", b"blue0\n", b"blue1\n"} <= on_disk
+    assert_same(net)
+
+
 def test_rename_vs_edit_puts_the_edit_in_the_renamed_file(tmp_path: Path) -> None:
     net = make_net(tmp_path, {"draft.txt": LINES})
     a, b = net["A"], net["B"]
@@ -679,6 +703,40 @@ def test_stopped_device_commits_its_users_edits_before_merging(tmp_path: Path) -
         LINES.replace("line 1\n", "line one\n").replace("line 10\n", "line ten\n")
     assert (b / "todo.txt").read_text() == "t\nmore\n"
     assert (b / "fromA.txt").read_text() == "a\n"
+    sync(a)
+    assert_same(net)
+
+
+def test_a_save_during_the_round_is_committed_first_and_merged(tmp_path: Path) -> None:
+    """The user saves just after the fetch (a reference-transaction hook does it, at a fixed
+    point): the round must not overwrite the save; it commits it and merges again."""
+    net = make_net(tmp_path, {"notes.txt": LINES})
+    a, b = net["A"], net["B"]
+    (a / "notes.txt").write_text(LINES.replace("line 1\n", "ONE\n"))
+    sync(a)
+    remote_tip = head(a)
+    flag = tmp_path / "saved-once"
+    saved = tmp_path / "saved.txt"
+    saved.write_text(LINES.replace("line 10\n", "TEN\n"))
+    hook = b / ".git" / "hooks" / "reference-transaction"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text("#!/bin/sh\n"
+                    '[ "$1" = committed ] || exit 0\n'
+                    f"[ -e '{flag}' ] && exit 0\n"
+                    f"touch '{flag}'\n"
+                    f"cp '{saved}' '{b / 'notes.txt'}'\n")
+    hook.chmod(0o755)
+    old_head = head(b)
+    rep = sync(b)
+    assert flag.exists()
+    assert rep["action"] == "merged"
+    want = LINES.replace("line 1\n", "ONE\n").replace("line 10\n", "TEN\n")
+    assert (b / "notes.txt").read_text() == want
+    first_parent, second_parent = parents(b)
+    assert second_parent == remote_tip
+    assert parents(b, first_parent) == [old_head]
+    assert git(b, "show", f"{first_parent}:notes.txt") == saved.read_text()
+    hook.unlink()
     sync(a)
     assert_same(net)
 
