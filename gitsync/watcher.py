@@ -44,11 +44,11 @@ class _OverflowRelay(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.WARNING)
         self.listeners: set[Callable[[], None]] = set()
-        self.lock = threading.Lock()
+        self.listeners_lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         if "overflow" in record.getMessage().lower():
-            with self.lock:
+            with self.listeners_lock:
                 listeners = list(self.listeners)
             for fn in listeners:
                 fn()
@@ -113,12 +113,12 @@ class FolderWatcher:
                                 recursive=True)
 
     def start(self) -> None:
-        with _relay.lock:
+        with _relay.listeners_lock:
             _relay.listeners.add(self._on_overflow)
         self._observer.start()
 
     def stop(self) -> None:
-        with _relay.lock:
+        with _relay.listeners_lock:
             _relay.listeners.discard(self._on_overflow)
         self._observer.stop()
         self._observer.join(timeout=10)

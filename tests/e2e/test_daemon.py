@@ -216,3 +216,29 @@ def test_unreadable_file_is_skipped_reported_and_retried(synced: tuple[Path, Pat
         secret.chmod(0o644)
         assert wait_for(lambda: "locked.txt" in git(folder, "ls-files"), 30)
     assert "locked.txt" in d_log.read_text() and "Traceback" not in d_log.read_text()
+
+
+QUEUE_LIMIT = Path("/proc/sys/fs/inotify/max_queued_events")
+
+
+@pytest.mark.skipif(not os.access(QUEUE_LIMIT, os.W_OK),
+                    reason="needs a writable /proc/sys/fs/inotify (root) to force an overflow")
+def test_lost_events_trigger_a_rescan(synced: tuple[Path, Path], tmp_path: Path) -> None:
+    """The kernel drops events when its queue overflows; the daemon must rescan, not miss."""
+    folder, _hub = synced
+    old = QUEUE_LIMIT.read_text()
+    QUEUE_LIMIT.write_text("32\n")  # applies to inotify instances created from now on
+    try:
+        d = DaemonProc("--debounce", "0.5", log=tmp_path / "d.log")
+        d.wait_ready()
+    finally:
+        QUEUE_LIMIT.write_text(old)
+    try:
+        names = [f"burst/f{i:04d}.txt" for i in range(600)]
+        (folder / "burst").mkdir()
+        for n in names:
+            (folder / n).write_text(n)
+        assert wait_for(lambda: len(git(folder, "ls-files", "burst").split()) == len(names), 60)
+        assert "overflow" in d.output().lower()
+    finally:
+        d.terminate()
