@@ -152,6 +152,20 @@ def test_header_conflict_tracked_without_comment(lo: B.LibreOffice) -> None:
     lo.add("header_conflict", r.data, "Body.")
 
 
+def test_conflicts_in_document_only_when_all_are_shown() -> None:
+    base, ours, theirs = _conflict_case()
+
+    def custom(text: str):
+        return lambda root: root.set("marker", text)
+
+    ours = B.edit_xml(ours, "customXml/item1.xml", custom("ours"))
+    theirs = B.edit_xml(theirs, "customXml/item1.xml", custom("theirs"))
+    r = merge(base, ours, theirs)
+    assert {c.kind for c in r.conflicts} == {"content", "part"}
+    assert B.revisions(r.data)  # the paragraph conflict is shown
+    assert not r.conflicts_in_document  # but the part conflict is not: the engine keeps a copy
+
+
 def test_deterministic_across_processes(tmp_path: Path) -> None:
     """Same inputs, same bytes, whatever the interpreter's hash seed."""
     base, ours, theirs = _conflict_case()
@@ -183,7 +197,7 @@ def test_unknown_part_changed_on_both_sides_keeps_ours_and_reports() -> None:
     theirs = B.edit_xml(base, "customXml/item1.xml", custom("theirs"))
     r = merge(base, ours, theirs)
     assert [(c.where, c.kind) for c in r.conflicts] == [("customXml/item1.xml", "part")]
-    assert not r.conflicts_in_document
+    assert not r.conflicts_in_document and r.notes
     assert B.read_part(r.data, "customXml/item1.xml") == B.read_part(ours, "customXml/item1.xml")
 
 

@@ -68,6 +68,8 @@ NUMBERING_PART = "word/numbering.xml"
 COMMENTS_PART = "word/comments.xml"
 _ID_RE = re.compile(rb'w:id="(-?\d+)"')
 _EPOCH = "1970-01-01T00:00:00Z"
+#: Conflict kinds kept as ours without tracked changes (whole parts, properties).
+UNSHOWN_KINDS = frozenset(("part", "formatting"))
 
 __all__ = ["DocxMerger", "docx_text", "merge_docx"]
 
@@ -203,7 +205,13 @@ class _DocxMerge:
         self._content_types(new_comments and len(comments) > n_comments)
         data = write_package(self.out)
         validate_package(data, self.lim)
-        in_doc = self.tracker.used
+        shown = [c for c in self.conflicts if c.kind not in UNSHOWN_KINDS]
+        unshown = len(self.conflicts) - len(shown) + self.tracker.unshown
+        if unshown:
+            self.notes.append(f"{unshown} conflict(s) could not be shown as tracked changes; "
+                              "ours was kept there")
+        # Only when every conflict is visible in the document may the engine skip the copy.
+        in_doc = self.tracker.used and not unshown
         return MergeResult(data=data, conflicts=tuple(self.conflicts),
                            conflicts_in_document=in_doc, notes=tuple(self.notes))
 
@@ -279,7 +287,7 @@ class _DocxMerge:
         if xo is None or xt is None:
             kept = xo if xo is not None else xt
             self.conflicts.append(Conflict(where=name, base="", ours="", theirs="",
-                                           kind="edit/delete"))
+                                           kind="part"))
             return kept
         if name in DERIVED_PARTS:
             return xo

@@ -344,6 +344,7 @@ def _render(ctx: Ctx, ours: list[etree._Element], theirs: list[etree._Element],
     markable = (W_P, W_TBL, W_SDT, W_TR)
     if all(e.tag in markable for e in ours + theirs):
         return conflict_blocks(ctx.tracker, ours, theirs, ctx.comment_text(base_text))
+    ctx.tracker.unshown += 1
     return list(ours)
 
 

@@ -67,6 +67,7 @@ class Tracker:
         self._next = next_id
         self.comments = comments
         self.used = False
+        self.unshown = 0  # conflicts kept as ours because their blocks cannot be marked
 
     def reserve(self, n: int) -> int:
         """Take ``n`` fresh ids; returns the first."""
