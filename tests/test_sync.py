@@ -1020,13 +1020,14 @@ def test_merge_driver_merges_word_edits_in_a_plain_git_merge(tmp_path: Path) -> 
     (repo / "story.txt").write_text(line.replace("lazy", "sleepy"))
     git(repo, "commit", "-qam", "main")
     # Without the driver git conflicts on the line...
-    r = subprocess.run(["git", "merge", "--no-edit", "other"], cwd=repo, capture_output=True)
-    assert r.returncode == 1
+    r = subprocess.run(["git", "merge", "--no-edit", "other"], cwd=repo, capture_output=True,
+                       text=True)
+    assert r.returncode == 1, r.stdout + r.stderr
     git(repo, "merge", "--abort")
     code, _, err = run_cli("merge-driver", "--install", str(repo))
     assert code == 0, err
     r = subprocess.run(["git", "merge", "--no-edit", "other"], cwd=repo, capture_output=True,
-                       text=True, env={**os.environ})
+                       text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (repo / "story.txt").read_text() == \
         "The swift brown fox jumps over the sleepy dog.\n"

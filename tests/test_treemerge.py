@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ class History:
                            env=env, check=True)
         return r.stdout.decode().strip()
 
-    def commit(self, files: dict[str, File], *parents: str) -> str:
+    def commit(self, files: Mapping[str, File], *parents: str) -> str:
         self.index.unlink(missing_ok=True)
         lines = []
         for path, spec in files.items():
@@ -60,8 +61,8 @@ def hist(tmp_path: Path) -> History:
     return History(tmp_path / "repo")
 
 
-def merge(hist: History, base: dict[str, File], ours: dict[str, File],
-          theirs: dict[str, File]) -> tuple[TreeMerge, dict[str, tuple[str, bytes]]]:
+def merge(hist: History, base: Mapping[str, File], ours: Mapping[str, File],
+          theirs: Mapping[str, File]) -> tuple[TreeMerge, dict[str, tuple[str, bytes]]]:
     """Merge OURS and THEIRS (both children of BASE); returns the TreeMerge and the merged
     tree as {path: (mode, bytes)} read back with git."""
     b = hist.commit(base)
@@ -148,7 +149,7 @@ def test_conflict_keeps_ours_writes_a_copy_and_a_record(hist: History) -> None:
 
 
 def test_conflict_copy_of_a_dotfile_and_of_a_nested_file(hist: History) -> None:
-    base = {".bashrc": "a\n", "dir/sub/x.tar.gz": b"\x1f\x8b old"}
+    base: dict[str, File] = {".bashrc": "a\n", "dir/sub/x.tar.gz": b"\x1f\x8b old"}
     tm, tree = merge(hist, base, {".bashrc": "b\n", "dir/sub/x.tar.gz": b"\x1f\x8b ours"},
                      {".bashrc": "c\n", "dir/sub/x.tar.gz": b"\x1f\x8b theirs"})
     assert {r.copy_path for r in tm.conflicts} == {
