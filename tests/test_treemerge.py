@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
