@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import docx_builders
 from tests.helpers import commit_count, fsck_clean, git, run_cli
 
 MARKERS = (b"<<<<<<<", b">>>>>>>", b"|||||||")
@@ -491,6 +492,58 @@ def test_binary_vs_binary_keeps_both_versions(tmp_path: Path) -> None:
         [cp] = copies(d, "photo")
         assert cp.suffix == ".png" and cp.read_bytes() == theirs
         assert len(conflicts_json(d)) == 1
+    assert_same(net)
+
+
+def _docx_lines(path: Path) -> list[str]:
+    code, out, err = run_cli("docx-text", str(path))
+    assert code == 0, err
+    return out.splitlines()
+
+
+def test_word_documents_merge_across_devices(tmp_path: Path) -> None:
+    base = docx_builders.numbered(5)
+    net = make_net(tmp_path, {"report.docx": base})
+    a, b = net["A"], net["B"]
+    (a / "report.docx").write_bytes(docx_builders.edit(base, docx_builders.set_para(
+        1, "Paragraph 1 rewritten on the laptop.")))
+    (b / "report.docx").write_bytes(docx_builders.edit(base, docx_builders.set_para(
+        3, "Paragraph 3 rewritten on the desktop.")))
+    sync(a)
+    assert sync(b)["new_conflicts"] == []
+    sync(a)
+    for d in (a, b):
+        lines = _docx_lines(d / "report.docx")
+        assert lines[1] == "Paragraph 1 rewritten on the laptop."
+        assert lines[3] == "Paragraph 3 rewritten on the desktop."
+        assert lines[0] == lines[0].strip() and len(lines) == 5
+        assert copies(d, "report") == []
+    assert_same(net)
+
+
+def test_word_conflict_is_shown_inside_the_document(tmp_path: Path) -> None:
+    base = docx_builders.numbered(3)
+    net = make_net(tmp_path, {"report.docx": base})
+    a, b = net["A"], net["B"]
+    (a / "report.docx").write_bytes(docx_builders.edit(base, docx_builders.set_para(
+        1, "The laptop's version of this paragraph.")))
+    (b / "report.docx").write_bytes(docx_builders.edit(base, docx_builders.set_para(
+        1, "The desktop's own take on it.")))
+    sync(a)
+    [rec] = sync(b, expect=1)["new_conflicts"]
+    assert rec["path"] == "report.docx"
+    sync(a, expect=1)
+    for d in (a, b):
+        [listed] = conflicts_json(d)
+        assert listed["id"] == rec["id"]
+        # Word shows the other side's change as tracked changes: no copy is needed
+        assert rec["in_document"] and rec["copy_path"] is None
+        assert copies(d, "report") == []
+        revs = docx_builders.revisions((d / "report.docx").read_bytes())
+        assert any("The desktop's own take on it." in text for _k, _a, text in revs) or \
+            "The desktop's own take on it." in "\n".join(_docx_lines(d / "report.docx"))
+        assert any("laptop" in text for _k, _a, text in revs)
+        docx_builders.assert_valid((d / "report.docx").read_bytes())
     assert_same(net)
 
 
