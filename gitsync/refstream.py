@@ -310,9 +310,11 @@ class Backoff:
 class RemoteRefStream:
     """Keeps ``ssh HOST <remote_command> watch-refs PATH BRANCH`` running for one SSH remote.
 
-    ``on_change()`` is called from the stream's thread for every change of the remote tip, and
-    once each time the stream (re)connects, since a push may have landed while it was down:
-    treat each call as "fetch now". It must not block for long; exceptions it raises are logged.
+    ``on_change()`` is called from the stream's thread for every change of the remote tip,
+    once each time the stream (re)connects, since a push may have landed while it was down,
+    and once when a live stream is lost, so the owner checks at once and, seeing
+    :attr:`connected` false, goes back to polling at its usual rate. Treat each call as "fetch
+    now". It must not block for long; exceptions it raises are logged.
 
     ``remote_command`` is a shell fragment run on the host (``gitsync``, or a full path such
     as ``~/.local/bin/gitsync``). ``env`` is layered over the process environment, both for
@@ -412,8 +414,9 @@ class RemoteRefStream:
             delay = backoff.next_delay(connected_for)
             if connected_for is not None:
                 failing = False
-                logger.info("live updates from %s interrupted (%s); polling until reconnected "
-                            "in %g s", self.host, failure, delay)
+                logger.info("live updates from %s interrupted (%s); polling meanwhile, "
+                            "reconnecting in %g s", self.host, failure, delay)
+                self._notify()  # the owner checks now, and polls at its usual rate again
             elif not failing:
                 failing = True
                 logger.warning("live updates from %s unavailable (%s); polling instead, will "

@@ -499,10 +499,11 @@ def test_stream_reconnects_after_the_host_side_dies(
             if b"gitsync.refstream" in cmdline and str(hub).encode() in cmdline:
                 os.kill(int(pid.name), signal.SIGKILL)
         assert wait_for(lambda: not stream.connected, timeout=5)
-        assert calls.at_least(2, timeout=10)  # reconnected after 1 s, and said so
-        assert stream.connected
+        assert calls.at_least(2, timeout=5)  # lost: the owner is told to check now
+        assert wait_for(lambda: stream.connected, timeout=10)  # back after 1 s
+        assert calls.at_least(3, timeout=5)  # and told again: a push may have been missed
         push_commit(work)
-        assert calls.at_least(3)
+        assert calls.at_least(4)
 
 
 def test_silent_stream_is_reopened(tmp_path: Path, fake_ssh: dict[str, str]) -> None:
@@ -512,8 +513,23 @@ def test_silent_stream_is_reopened(tmp_path: Path, fake_ssh: dict[str, str]) -> 
     calls = Calls()
     with streaming(f"box:{tmp_path}", fake_ssh, calls, remote_command=str(mute),
                    silence_timeout=0.5):
-        assert calls.at_least(2, timeout=10)
+        assert calls.at_least(3, timeout=10)  # ready, lost, ready again
     assert wait_for(lambda: not processes_mentioning(str(mute)), timeout=5)
+
+
+def test_pings_keep_a_quiet_stream_open(tmp_path: Path, fake_ssh: dict[str, str]) -> None:
+    chatty = tmp_path / "chatty-gitsync"
+    chatty.write_text(f"#!/bin/sh\necho ready {ZERO_OID}\n"
+                      "while sleep 0.1; do echo ping; done\n")
+    chatty.chmod(0o755)
+    calls = Calls()
+    with streaming(f"box:{tmp_path}", fake_ssh, calls, remote_command=str(chatty),
+                   silence_timeout=0.5) as stream:
+        assert calls.at_least(1, timeout=10)
+        time.sleep(2.0)
+        assert stream.connected
+        assert calls.count == 1
+    assert wait_for(lambda: not processes_mentioning(str(chatty)), timeout=5)
 
 
 def test_a_failing_on_change_does_not_end_the_stream(
