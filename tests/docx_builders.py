@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -350,14 +351,20 @@ class LibreOffice:
     def _soffice(files: list[str], out: Path, timeout: float) -> None:
         profile = Path(tempfile.mkdtemp(prefix="lo-profile-"))
         soffice = shutil.which("soffice") or "soffice"
+        proc = subprocess.Popen(
+            [soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{profile}",
+             "--convert-to", "txt:Text", "--outdir", str(out), *files],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"},
+            start_new_session=True,  # its own process group, so a hang is killed whole
+        )
         try:
-            subprocess.run(
-                [soffice, "--headless", "--norestore",
-                 f"-env:UserInstallation=file://{profile}",
-                 "--convert-to", "txt:Text", "--outdir", str(out), *files],
-                check=True, timeout=timeout, capture_output=True,
-                env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"},
-            )
+            output, _ = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, f"soffice failed: {output.decode(errors='replace')}"
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
         finally:
             shutil.rmtree(profile, ignore_errors=True)
 
