@@ -794,6 +794,45 @@ def test_a_save_during_the_round_is_committed_first_and_merged(tmp_path: Path) -
     assert_same(net)
 
 
+def test_a_push_beaten_by_another_device_goes_round_again(tmp_path: Path) -> None:
+    """Another device pushes between this round's fetch and its push (a hook does it at
+    that point): the push is refused, the round fetches, merges again and pushes."""
+    net = make_net(tmp_path, {"notes.txt": LINES})
+    a, b = net["A"], net["B"]
+    (a / "notes.txt").write_text(LINES.replace("line 1\n", "ONE\n"))
+    sync(a)
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(net.hub), str(other))
+    (other / "notes.txt").write_text(LINES.replace("line 1\n", "ONE\n").replace(
+        "line 5\n", "FIVE\n"))
+    git(other, "commit", "-qam", "phone: edited notes.txt")
+    flag = tmp_path / "pushed-once"
+    hook = b / ".git" / "hooks" / "reference-transaction"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text("#!/bin/sh\n"
+                    '[ "$1" = committed ] || exit 0\n'
+                    f"[ -e '{flag}' ] && exit 0\n"
+                    f"touch '{flag}'\n"
+                    "unset $(git rev-parse --local-env-vars)\n"
+                    f"git -C '{other}' push -q origin main\n")
+    hook.chmod(0o755)
+    (b / "notes.txt").write_text(LINES.replace("line 10\n", "TEN\n"))
+    rep = sync(b)
+    assert flag.exists()
+    phone = git(other, "rev-parse", "HEAD").strip()
+    assert rep["action"] == "merged" and rep["pushed"] == head(b)
+    assert subprocess.run(["git", "merge-base", "--is-ancestor", phone, "HEAD"], cwd=b
+                          ).returncode == 0
+    want = LINES.replace("line 1\n", "ONE\n").replace("line 5\n", "FIVE\n").replace(
+        "line 10\n", "TEN\n")
+    assert (b / "notes.txt").read_text() == want
+    assert git(net.hub, "rev-parse", "main").strip() == head(b)
+    hook.unlink()
+    sync(a)
+    assert (a / "notes.txt").read_text() == want
+    assert_same(net)
+
+
 # ---------------------------------------------------------------------------- refused histories
 def test_unrelated_history_is_refused_and_nothing_changes(tmp_path: Path) -> None:
     net = make_net(tmp_path, {"notes.txt": LINES})
