@@ -923,10 +923,15 @@ def _hostile_commit(hub: Path, path: str) -> str:
 
 @pytest.mark.parametrize("path", ["../x", ".GIT/config", "git~1/x", ".git/hooks/post-merge",
                                   "sub/../../y"])
-def test_remote_commit_with_escaping_path_is_refused(tmp_path: Path, path: str) -> None:
+@pytest.mark.parametrize("local_edit", [False, True], ids=["fast-forward", "merge"])
+def test_remote_commit_with_escaping_path_is_refused(tmp_path: Path, path: str,
+                                                     local_edit: bool) -> None:
     net = make_net(tmp_path, {"notes.txt": LINES})
     a = net["A"]
     _hostile_commit(net.hub, path)
+    if local_edit:  # A has a commit of its own, so the hostile one must be merged
+        (a / "notes.txt").write_text(LINES + "local\n")
+        assert run_cli("sync", str(a))[0] == 3
     before_head, before_files = head(a), files_of(a)
     git_config = (a / ".git" / "config").read_bytes()
     code, _, err = run_cli("sync", str(a))
