@@ -947,6 +947,28 @@ def test_remote_commit_with_escaping_path_is_refused(tmp_path: Path, path: str,
     assert not (a / ".git" / "hooks" / "post-merge").exists()
 
 
+@pytest.mark.parametrize("path", ["../x", ".GIT/config", "git~1/x"])
+def test_cloning_a_hub_with_an_escaping_path_writes_nothing(tmp_path: Path, path: str
+                                                            ) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES}, n=1)
+    _hostile_commit(net.hub, path)
+    existing = tmp_path / "Existing"
+    existing.mkdir()
+    (existing / "mine.txt").write_text("mine\n")
+    for target in (tmp_path / "New", existing):
+        before = files_of(target) if target.exists() else None
+        code, _, err = run_cli("clone", str(net.hub), str(target), "--device", "desktop")
+        assert code == 3, err
+        assert err.startswith("gitsync: ") and "Traceback" not in err
+        if before is None:
+            assert not target.exists()
+        else:
+            assert files_of(target) == before and not (target / ".git").exists()
+        assert not (tmp_path / "x").exists()
+    code, out, _ = run_cli("folders", "--json")
+    assert [f["path"] for f in json.loads(out)["folders"]] == [str(net["A"])]
+
+
 # ---------------------------------------------------------------------------- editors
 @pytest.mark.parametrize(("name", "lock"), [("report.docx", "~$report.docx"),
                                             ("notes.txt", ".~lock.notes.txt#")])
