@@ -1003,6 +1003,26 @@ def test_editor_lock_file_makes_the_incoming_change_wait(tmp_path: Path, name: s
     assert_same(net)
 
 
+def test_a_deletion_waits_for_the_editor_too(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES, "other.txt": "o\n"})
+    a, b = net["A"], net["B"]
+    (b / ".~lock.notes.txt#").write_text("owner")
+    (a / "notes.txt").unlink()
+    sync(a)
+    rep = sync(b, clean=False)
+    assert "notes.txt" in rep["waiting"]
+    assert (b / "notes.txt").read_text() == LINES
+    n = commit_count(b)
+    sync(b, clean=False)
+    assert commit_count(b) == n  # the open file is not re-added as B's edit
+    assert git(b, "ls-tree", "--name-only", "HEAD").split() == ["other.txt"]
+    (b / ".~lock.notes.txt#").unlink()
+    sync(b)
+    assert not (b / "notes.txt").exists()
+    sync(a)
+    assert_same(net)
+
+
 def test_saving_a_file_that_waited_for_its_editor_keeps_the_incoming_change(tmp_path: Path
                                                                            ) -> None:
     """The user saves the old version they had open (with an edit of their own) after the
