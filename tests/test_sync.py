@@ -833,6 +833,27 @@ def test_a_push_beaten_by_another_device_goes_round_again(tmp_path: Path) -> Non
     assert_same(net)
 
 
+def test_a_local_file_too_large_to_commit_does_not_stall_syncing(tmp_path: Path,
+                                                                  sealed_env: Path) -> None:
+    """B holds a file over the size limit (never committed) at a path the remote adds:
+    B's file stays as it is, and everything else still syncs."""
+    net = make_net(tmp_path, {"k.txt": "k\n"})
+    a, b = net["A"], net["B"]
+    cfg = sealed_env / "config" / "config.toml"
+    cfg.write_text(cfg.read_text().replace("[settings]", "[settings]\nsize_limit = 1000"))
+    (b / "big.bin").write_bytes(b"z" * 5000)
+    (a / "big.bin").write_bytes(b"small")
+    (a / "k.txt").write_text("k2\n")
+    sync(a)
+    laptop = head(a)
+    code, _, err = run_cli("sync", str(b))
+    assert (b / "big.bin").read_bytes() == b"z" * 5000
+    assert code in (0, 1), err
+    assert (b / "k.txt").read_text() == "k2\n"
+    assert subprocess.run(["git", "merge-base", "--is-ancestor", laptop, "HEAD"], cwd=b
+                          ).returncode == 0
+
+
 # ---------------------------------------------------------------------------- refused histories
 def test_unrelated_history_is_refused_and_nothing_changes(tmp_path: Path) -> None:
     net = make_net(tmp_path, {"notes.txt": LINES})
