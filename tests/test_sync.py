@@ -174,6 +174,24 @@ def test_a_file_replaced_by_a_folder_propagates(tmp_path: Path) -> None:
     assert_same(net)
 
 
+def test_file_edited_here_turned_into_a_folder_there_keeps_both(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes": LINES, "k.txt": "k\n"})
+    a, b = net["A"], net["B"]
+    (b / "notes").unlink()
+    (b / "notes").mkdir()
+    (b / "notes" / "x.txt").write_text("x\n")
+    (a / "notes").write_text(LINES + "edit\n")
+    sync(a)
+    [rec] = sync(b, expect=1)["new_conflicts"]
+    assert rec["kind"] == "path"
+    sync(a, expect=1)
+    for d in (a, b):
+        assert (d / "notes" / "x.txt").read_text() == "x\n"
+        [cp] = copies(d, "notes")
+        assert cp.read_text() == LINES + "edit\n"
+    assert_same(net)
+
+
 def test_fast_forward_makes_no_merge_commit(tmp_path: Path) -> None:
     net = make_net(tmp_path, {"notes.txt": LINES})
     a, b = net["A"], net["B"]
