@@ -192,10 +192,8 @@ def test_ready_reports_the_current_tip_then_a_push_promptly(hub: Path, work: Pat
     first = push_commit(work)
     with serving(hub) as served:
         assert served.next() == f"ready {first}"
-        started = time.monotonic()
         second = push_commit(work)
-        assert served.next() == f"ref {second}"
-        assert time.monotonic() - started < PROMPT
+        assert served.next() == f"ref {second}"  # within PROMPT seconds of the push
         third = push_commit(work, "other.txt")
         assert served.next() == f"ref {third}"
 
@@ -331,16 +329,27 @@ def test_command_line_ends_when_stdin_closes_and_on_a_closed_stdout(hub: Path) -
     proc.stdout.close()
     proc.stderr.close()
 
-    proc = subprocess.Popen(cmd[:-2], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline() == f"ready {ZERO_OID}\n"
+    assert proc.stdout.readline() == "ping\n"
     assert proc.poll() is None  # /dev/null as stdin does not stop it
-    proc.stdout.close()
-    proc.send_signal(signal.SIGINT)
+    proc.stdout.close()  # the next ping finds the pipe broken
     assert proc.wait(timeout=5) == 0
     assert proc.stderr is not None and proc.stderr.read() == ""
     proc.stderr.close()
+
+
+def test_command_line_ends_quietly_on_interrupt(hub: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "gitsync.refstream", str(hub), "main"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == f"ready {ZERO_OID}\n"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=5)
+    assert (proc.returncode, out, err) == (0, "", "")
 
 
 def test_command_line_exits_2_for_a_missing_repository(tmp_path: Path) -> None:
@@ -395,6 +404,13 @@ def test_only_ssh_urls_with_a_path_are_accepted(url: str) -> None:
         RemoteRefStream(url, "main", nothing)
 
 
+def test_stop_without_start_and_twice_is_harmless() -> None:
+    stream = RemoteRefStream("box:repo.git", "main", nothing)
+    stream.stop()
+    stream.stop()
+    assert not stream.connected
+
+
 def test_backoff_doubles_to_five_minutes_and_resets_after_a_stable_connection() -> None:
     backoff = Backoff()
     delays = [backoff.next_delay(None) for _ in range(11)]
@@ -437,10 +453,8 @@ def test_stream_reports_connect_and_pushes_and_leaves_nothing_behind(
                    remote_command=SERVER_COMMAND) as stream:
         assert calls.at_least(1, timeout=10)  # once on connect: a push may have been missed
         assert stream.connected
-        started = time.monotonic()
         push_commit(work)
-        assert calls.at_least(2)
-        assert time.monotonic() - started < PROMPT
+        assert calls.at_least(2)  # within PROMPT seconds of the push
         push_commit(work)
         assert calls.at_least(3)
         assert processes_mentioning(str(hub))

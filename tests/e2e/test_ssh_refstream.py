@@ -14,7 +14,6 @@ import logging
 import os
 import shlex
 import signal
-import statistics
 import sys
 import threading
 import time
@@ -74,13 +73,9 @@ def test_push_is_announced_promptly_and_stop_leaves_no_process(
     try:
         assert calls.at_least(1, timeout=15), server.log()  # once on connect
         assert stream.connected
-        latencies = []
         for n in range(5):
-            started = time.monotonic()
             push_commit(work)
             assert calls.at_least(2 + n), f"push {n + 1} not announced within {PROMPT} s"
-            latencies.append(time.monotonic() - started)
-        assert statistics.median(latencies) < PROMPT
         assert len(processes_mentioning(str(hub))) >= 2  # ssh here, watch-refs over there
     finally:
         stop_promptly(stream)
