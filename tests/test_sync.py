@@ -1164,6 +1164,23 @@ def test_clone_into_a_folder_with_files_keeps_them(tmp_path: Path) -> None:
     assert_same(net)
 
 
+def test_clone_where_a_file_here_is_a_folder_there_keeps_both(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"docs/a.txt": "remote a\n", "notes.txt": "remote notes\n"},
+                   n=1)
+    b = tmp_path / "B"
+    b.mkdir()
+    (b / "docs").write_text("my docs file\n")
+    (b / "notes.txt").mkdir()
+    (b / "notes.txt" / "inner.txt").write_text("mine inside\n")
+    code, out, err = run_cli("clone", str(net.hub), str(b), "--device", "desktop", "--json")
+    assert code == 0, err
+    assert (b / "docs").read_text() == "my docs file\n"
+    assert (b / "notes.txt" / "inner.txt").read_text() == "mine inside\n"
+    on_disk = files_of(b)
+    assert b"remote a\n" in on_disk.values() and b"remote notes\n" in on_disk.values()
+    assert len(json.loads(out)["conflicts"]) == 2
+
+
 # ---------------------------------------------------------------------------- merge-file, driver
 def test_merge_file_marks_conflicts_and_exit_status(tmp_path: Path) -> None:
     base, ours, theirs = (tmp_path / n for n in ("base.txt", "ours.txt", "theirs.txt"))
