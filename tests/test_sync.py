@@ -1181,6 +1181,22 @@ def test_clone_where_a_file_here_is_a_folder_there_keeps_both(tmp_path: Path) ->
     assert len(json.loads(out)["conflicts"]) == 2
 
 
+def test_clone_never_writes_through_a_symlink_the_user_has(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"docs/a.txt": "remote a\n"}, n=1)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    b = tmp_path / "B"
+    b.mkdir()
+    os.symlink(outside, b / "docs")
+    code, _, err = run_cli("clone", str(net.hub), str(b), "--device", "desktop")
+    assert list(outside.iterdir()) == []
+    assert (b / "docs").is_symlink()
+    if code == 0:
+        assert b"remote a\n" in files_of(b).values()
+    else:
+        assert code == 3 and "Traceback" not in err and not (b / ".git").exists()
+
+
 # ---------------------------------------------------------------------------- merge-file, driver
 def test_merge_file_marks_conflicts_and_exit_status(tmp_path: Path) -> None:
     base, ours, theirs = (tmp_path / n for n in ("base.txt", "ours.txt", "theirs.txt"))
