@@ -192,6 +192,19 @@ def test_file_edited_here_turned_into_a_folder_there_keeps_both(tmp_path: Path) 
     assert_same(net)
 
 
+def test_sync_without_a_folder_syncs_every_device_of_this_home(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES}, n=3)
+    (net["B"] / "fromB.txt").write_text("b\n")
+    for _ in range(2):
+        code, out, err = run_cli("sync", "--json")
+        assert code == 0, err
+        assert sorted(f["path"] for f in json.loads(out)["folders"]) == \
+            sorted(str(d) for d in net.devices.values())
+    for d in net.devices.values():
+        assert (d / "fromB.txt").read_text() == "b\n"
+    assert_same(net)
+
+
 def test_fast_forward_makes_no_merge_commit(tmp_path: Path) -> None:
     net = make_net(tmp_path, {"notes.txt": LINES})
     a, b = net["A"], net["B"]
@@ -715,6 +728,22 @@ def test_editing_a_conflicted_file_again_keeps_the_record(tmp_path: Path) -> Non
     assert (b / "notes.txt").read_text() == "colour: blue, maybe\n"
     assert (b / copy_name).read_text() == "colour: green\n"
     assert len(conflicts_json(b)) == 1
+    assert_same(net)
+
+
+def test_resolve_by_naming_the_conflict_copy(tmp_path: Path) -> None:
+    net, copy_name = _conflicted_net(tmp_path)
+    b = net["B"]
+    code, out, _ = run_cli("conflicts", str(b))
+    assert code == 0
+    assert f"{b}/notes.txt\tcontent\tdesktop vs laptop\t" in out and copy_name in out
+    code, out, err = run_cli("resolve", copy_name, "--theirs", cwd=b)
+    assert code == 0, err
+    assert out.startswith("Resolved notes.txt")
+    assert (b / "notes.txt").read_text() == "colour: green\n"
+    sync_all(net, rounds=1)
+    code, out, _ = run_cli("conflicts", str(net["A"]))
+    assert out == "No conflicts.\n"
     assert_same(net)
 
 
