@@ -1113,8 +1113,12 @@ def test_saving_a_file_that_waited_for_its_editor_keeps_the_incoming_change(tmp_
 
 # ---------------------------------------------------------------------------- a busy writer
 @pytest.mark.slow
-def test_a_writer_saving_all_the_time_is_never_overwritten(tmp_path: Path) -> None:
-    net = make_net(tmp_path, {"log.txt": "v0\n"})
+@pytest.mark.parametrize("save", ["in-place", "atomic"])
+def test_a_writer_saving_all_the_time_is_never_overwritten(tmp_path: Path, save: str) -> None:
+    """A program saves log.txt on A every 50 ms for 3 s (rewriting it in place, or through a
+    temp file and a rename, as GNOME apps do) while A and B sync in a loop and B keeps
+    editing another file, so A merges in most rounds."""
+    net = make_net(tmp_path, {"log.txt": "v0\n", "other.txt": "o\n"})
     a, b = net["A"], net["B"]
     written: list[bytes] = [b"v0\n"]
     stop = threading.Event()
@@ -1128,8 +1132,13 @@ def test_a_writer_saving_all_the_time_is_never_overwritten(tmp_path: Path) -> No
                 i += 1
                 data = b"".join(b"v%d line %d\n" % (i, k) for k in range(i))
                 written.append(data)
-                with open(a / "log.txt", "wb") as fh:
-                    fh.write(data)
+                if save == "atomic":
+                    tmp = a / f".goutputstream-{i}"
+                    tmp.write_bytes(data)
+                    os.replace(tmp, a / "log.txt")
+                else:
+                    with open(a / "log.txt", "wb") as fh:
+                        fh.write(data)
                 time.sleep(0.05)
         except BaseException as e:  # surfaced in the main thread
             failures.append(e)
@@ -1141,6 +1150,7 @@ def test_a_writer_saving_all_the_time_is_never_overwritten(tmp_path: Path) -> No
     try:
         rounds = 0
         while not stop.is_set():
+            (b / "other.txt").write_text(f"o{rounds}\n")
             for d in (a, b):
                 code, _, err = run_cli("sync", str(d))
                 assert code == 0, err
@@ -1149,6 +1159,7 @@ def test_a_writer_saving_all_the_time_is_never_overwritten(tmp_path: Path) -> No
         t.join()
     assert not failures, failures
     assert rounds >= 2
+    assert int(git(a, "rev-list", "--merges", "--count", "HEAD")) >= 1
     sync(a)
     sync(b)
     last = written[-1]
