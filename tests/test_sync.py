@@ -614,6 +614,23 @@ def test_latin1_files_merge_and_stay_latin1(tmp_path: Path) -> None:
     assert_same(net)
 
 
+def test_latin1_conflict_keeps_both_byte_for_byte(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"menu.txt": "Plat: crêpe\n".encode("latin-1")})
+    a, b = net["A"], net["B"]
+    theirs, ours = "Plat: gâteau\n".encode("latin-1"), "Plat: éclair\n".encode("latin-1")
+    (a / "menu.txt").write_bytes(theirs)
+    (b / "menu.txt").write_bytes(ours)
+    sync(a)
+    [rec] = sync(b, expect=1)["new_conflicts"]
+    sync(a, expect=1)
+    for d in (a, b):
+        assert (d / "menu.txt").read_bytes() == ours
+        assert (d / rec["copy_path"]).read_bytes() == theirs
+        [listed] = conflicts_json(d)
+        assert "éclair" in json.dumps(listed["hunks"], ensure_ascii=False)
+    assert_same(net)
+
+
 def _is_exec(p: Path) -> bool:
     return bool(p.stat().st_mode & stat.S_IXUSR)
 
