@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -82,10 +83,22 @@ def clip(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
 
 
-def copy_name(path: str, device: str, when: float) -> str:
-    """``dir/NAME (conflict DEVICE YYYY-MM-DD HHMMSS).EXT`` for PATH."""
+def copy_name(path: str, device: str, when: float,
+              taken: Callable[[str], bool] | None = None) -> str:
+    """``dir/NAME (conflict DEVICE YYYY-MM-DD HHMMSS).EXT`` for PATH; `` 2``, `` 3``... is
+    added to the tag while TAKEN says the name is in use (two conflicts in one second must
+    never share, and so overwrite, a copy)."""
+    name = _copy_name(path, device, when, "")
+    n = 2
+    while taken is not None and taken(name):
+        name = _copy_name(path, device, when, f" {n}")
+        n += 1
+    return name
+
+
+def _copy_name(path: str, device: str, when: float, suffix: str) -> str:
     p = PurePosixPath(path)
-    stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H%M%S")
+    stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H%M%S") + suffix
     safe_device = "".join(c if c.isalnum() or c in "-_." else "-" for c in device) or "remote"
     name = p.name
     # A dotfile (.bashrc) has no extension: put the tag at the end.

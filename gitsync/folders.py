@@ -276,11 +276,25 @@ def _merge_in_existing(repo: Repo, device: str) -> list[ConflictRecord]:
         path = change.new_path
         assert path is not None and change.new is not None
         check_path(path)
+        clash = _file_in_the_way(repo.workdir, path)
+        if clash is not None:  # a file here where the remote has a folder: rename theirs
+            cpath = copy_name(clash, theirs_device, when,
+                              lambda c: (repo.workdir / c).exists()) + path[len(clash):]
+            updater.write_one(cpath, change.new)
+            rec = ConflictRecord(
+                id=record_id(path, None, change.new.oid), path=path, copy_path=cpath,
+                kind="path", base=None, ours=None, theirs=change.new.oid, ours_device=device,
+                theirs_device=theirs_device, time=when)
+            updater.write_one(rec.record_path,
+                              Entry(repo.write_blob(rec.dumps()), MODE_BLOB))
+            records.append(rec)
+            continue
+        full = repo.workdir / path
         disk = repo.disk_entry(path)
-        if disk is None and not (repo.workdir / path).exists():
+        if not full.exists() and not full.is_symlink():
             updater.write_one(path, change.new)
         elif disk is None or disk.oid != change.new.oid:
-            cpath = copy_name(path, theirs_device, when)
+            cpath = copy_name(path, theirs_device, when, lambda c: (repo.workdir / c).exists())
             updater.write_one(cpath, change.new)
             rec = ConflictRecord(
                 id=record_id(path, disk.oid if disk else None, change.new.oid), path=path,
@@ -292,3 +306,14 @@ def _merge_in_existing(repo: Repo, device: str) -> list[ConflictRecord]:
                               Entry(repo.write_blob(rec.dumps()), MODE_BLOB))
             records.append(rec)
     return records
+
+
+def _file_in_the_way(root: Path, path: str) -> str | None:
+    """The first parent of PATH that exists as something other than a folder."""
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        full = root / prefix
+        if full.is_symlink() or (full.exists() and not full.is_dir()):
+            return prefix
+    return None

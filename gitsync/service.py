@@ -238,12 +238,15 @@ class Service:
                 repo.clear_stale_locks()
                 committer = self._committer(config, fc, repo)
                 syncer = self._syncer(repo, fc)
-                pending = [p for p in repo.changed_paths() if committer.wanted(p)]
+                absorbed = set(syncer.absorb_waiting_edits())
+                pending = [p for p in repo.changed_paths()
+                           if committer.wanted(p) and p not in absorbed]
                 held = syncer.held_paths(pending)
                 batch = committer.commit([p for p in pending if p not in held],
                                          whole_tree=not held)
-                syncer.retry_waiting()
+                _written, still = syncer.retry_waiting()
                 outcome = syncer.sync(_committing(committer))
+                outcome.waiting = {**still, **outcome.waiting}
                 results.append(SyncReport(fc, batch.commit, outcome,
                                           resolve_mod.list_conflicts(repo)))
             except GitsyncError as e:

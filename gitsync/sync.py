@@ -24,14 +24,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gitsync.conflicts import ConflictRecord
 from gitsync.errors import HistoryDivergedError, RemoteError
 from gitsync.merge.registry import MergerRegistry, default_registry
 from gitsync.repo import DEVICE_TRAILER, Entry, Repo
+from gitsync.repo.trees import MODE_LINK
 from gitsync.transport import PushRejected, Transport
 from gitsync.treemerge import Merger3
-from gitsync.worktree import ApplyResult, WorktreeUpdater, lock_files_for
+from gitsync.worktree import ApplyResult, WorktreeUpdater, check_path, lock_files_for
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +125,8 @@ class Syncer:
     def sync(self, commit_pending: CommitPending) -> SyncOutcome:
         """One full round; COMMIT_PENDING commits given paths (the user's fresh saves)."""
         outcome = SyncOutcome()
+        tried: set[str] = set()  # dirty paths already handed to commit_pending
+        keep: dict[str, str] = {}  # dirty paths that could not be committed
         for _round in range(MAX_ROUNDS):
             head = self.repo.head_id()
             before = self.repo.ref_target(self.tracking_ref)
@@ -135,6 +139,7 @@ class Syncer:
                 outcome.head = head
                 return outcome
             self._check_history(before, tip, head)
+            self._check_incoming_paths(head, tip)
             if head == tip or (head is not None and self.repo.is_ancestor(tip, head)):
                 pushed = self._push_or_retry(head, tip)
                 if pushed is _RETRY:
@@ -149,10 +154,20 @@ class Syncer:
             else:
                 target = self._merge(head, tip, outcome)
                 action = "merged"
-            applied = self.updater.apply(head, target)
+            applied = self.updater.apply(head, target, keep=keep)
             if applied.dirty:
-                logger.info("saved meanwhile, committing first: %s", ", ".join(applied.dirty))
-                commit_pending(applied.dirty)
+                fresh = [p for p in applied.dirty if p not in tried]
+                if fresh:
+                    logger.info("saved meanwhile, committing first: %s", ", ".join(fresh))
+                    commit_pending(fresh)
+                    tried.update(fresh)
+                else:
+                    # A local file that cannot be committed (too large, unreadable) is in
+                    # the way: it stays; the incoming version is in history.
+                    for p in applied.dirty:
+                        keep[p] = "kept the local file, which cannot be committed"
+                        logger.warning("%s: %s; the incoming version is in history", p,
+                                       keep[p])
                 outcome.conflicts.clear()
                 continue
             self.repo.move_branch(self.branch, target, head,
@@ -203,6 +218,13 @@ class Syncer:
                      "'gitsync clone URL DIR'; to start fresh, give 'gitsync init' an "
                      "empty remote",
             )
+
+    def _check_incoming_paths(self, head: str | None, tip: str) -> None:
+        """Refuse the remote's commit whole if any path it brings is unsafe to write."""
+        since = self.repo.merge_base(head, tip) if head is not None else None
+        for c in self.repo.diff_commits(since, tip, renames=False):
+            if c.new_path is not None:
+                check_path(c.new_path)
 
     def _merge(self, head: str, tip: str, outcome: SyncOutcome) -> str:
         base = self.repo.merge_base(head, tip)
@@ -278,6 +300,63 @@ class Syncer:
             if (disk.oid if disk else "") == w["expect"]:
                 held.add(p)
         return held
+
+    def absorb_waiting_edits(self, paths: list[str] | None = None) -> list[str]:
+        """Commit saves the user made to files whose incoming change was waiting.
+
+        Such a save is an edit of the *old* version (the one the editor had open), not of
+        the branch tip, so it is merged three-way (base: the old version, ours: the save,
+        theirs: the tip's version) instead of being committed over the incoming change.
+        Returns the paths handled; the caller must not commit them again.
+        """
+        waiting = self.load_waiting()
+        todo = [p for p in (paths if paths is not None else list(waiting)) if p in waiting]
+        head = self.repo.head_id()
+        done: list[str] = []
+        for p in todo:
+            w = waiting[p]
+            disk = self.repo.disk_entry(p)
+            if head is None or disk is None or disk.oid == w["expect"]:
+                if disk is None:
+                    del waiting[p]  # deleted by the user: an ordinary change now
+                continue
+            saved = (self.repo.workdir / p).read_bytes() if disk.mode != MODE_LINK else None
+            tip = self.repo.entry_at(head, p)
+            updates: dict[str, Entry | None] = {}
+            records: list[ConflictRecord] = []
+            if tip is None or saved is None:
+                updates[p] = Entry(self.repo.write_blob(saved or b""), disk.mode) \
+                    if saved is not None else disk
+            else:
+                base_entry = Entry(w["expect"], disk.mode) if w["expect"] else None
+                tm = Merger3(self.repo, self.registry, ours_device=self.device,
+                             theirs_device=self.repo.commit_device(head) or "remote",
+                             now=self.clock())
+                result = tm.merge_path(p, base_entry,
+                                       Entry(self.repo.write_blob(saved), disk.mode), tip,
+                                       ours_commit=head)
+                updates.update(result.updates)
+                records = result.conflicts
+            tree = self.repo.build_tree(head, updates)
+            msg = (f"{self.device}: edited {Path(p).name} (saved while "
+                   f"{self.repo.commit_device(head) or 'another device'}'s change waited)\n\n"
+                   + "".join(f"Conflict: {r.path}\n" for r in records)
+                   + f"{'' if not records else chr(10)}{DEVICE_TRAILER}: {self.device}\n")
+            new = self.repo.create_commit(tree, [head], msg, self.repo.author(self.device))
+            self.repo.move_branch(self.branch, new, head, "gitsync: commit a waiting file")
+            # The disk keeps the user's save until the editor lets go; then the merged
+            # version is written (retry_waiting), since the disk still equals what we saw.
+            others = {k: v for k, v in updates.items() if k != p}
+            for path, entry in others.items():
+                self.updater.write_one(path, entry)
+            if others:
+                self.repo.set_index_entries(others, from_disk={k for k, v in others.items()
+                                                               if v is not None})
+            waiting[p] = {"expect": disk.oid, "why": w.get("why", "")}
+            head = new
+            done.append(p)
+        self._save_waiting(waiting)
+        return done
 
     def retry_waiting(self) -> tuple[list[str], dict[str, str]]:
         """Write waiting files whose editor lock is gone; returns (written, still waiting)."""

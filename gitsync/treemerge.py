@@ -76,9 +76,11 @@ class Merger3:
         self.ours_device = ours_device
         self.theirs_device = theirs_device
         self.now = now
+        self._ours: str | None = None
 
     def merge(self, base: str | None, ours: str, theirs: str) -> TreeMerge:
         out = TreeMerge()
+        self._ours = ours
         o_base, o_added = _index(self.repo.diff_commits(base, ours))
         t_base, t_added = _index(self.repo.diff_commits(base, theirs))
         # Paths as they exist in ours' tree after ours' own renames.
@@ -128,6 +130,14 @@ class Merger3:
                 self._merge_content(out, path, None, o_entry, t_entry, kind="add-add")
         return out
 
+    def merge_path(self, path: str, base: Entry | None, ours: Entry, theirs: Entry,
+                   ours_commit: str | None = None) -> TreeMerge:
+        """Merge one path's three versions (for a save made while a change waited)."""
+        out = TreeMerge()
+        self._ours = ours_commit
+        self._merge_content(out, path, base, ours, theirs)
+        return out
+
     def _ours_entry_now(self, ours: str, path: str) -> Entry | None:
         return self.repo.entry_at(ours, path)
 
@@ -149,11 +159,19 @@ class Merger3:
                 return
         out.updates[path] = entry
 
+    def _taken(self, out: TreeMerge, path: str) -> bool:
+        if out.updates.get(path) is not None:
+            return True
+        if self._ours is not None and self.repo.entry_at(self._ours, path) is not None:
+            return True
+        return (self.repo.workdir / path).exists()
+
     def _conflict_copy_only(self, out: TreeMerge, path: str, clash: str, entry: Entry,
                             why: str) -> None:
         """Theirs' file cannot go where it was (a file/folder clash): rename the clashing
         component so both survive."""
-        cpath = copy_name(clash, self.theirs_device, self.now) + path[len(clash):]
+        cpath = copy_name(clash, self.theirs_device, self.now,
+                          lambda c: self._taken(out, c + path[len(clash):])) + path[len(clash):]
         out.updates[cpath] = entry
         rec = ConflictRecord(
             id=record_id(path, None, entry.oid), path=path, copy_path=cpath, kind="path",
@@ -201,8 +219,11 @@ class Merger3:
         k = result.conflicts[0].kind if kind == "content" else kind
         hunks = [Hunk(c.where, clip(c.base), clip(c.ours), clip(c.theirs))
                  for c in result.conflicts]
-        self._record(out, path, base, ours, theirs, k, hunks, keep=merged,
-                     in_document=result.conflicts_in_document)
+        # A .docx shows its conflicts as tracked changes; ones it cannot show that way (a
+        # style or part both sides changed) also get a conflict copy.
+        shown = result.conflicts_in_document and not any(
+            c.kind in ("part", "formatting", "unmergeable", "binary") for c in result.conflicts)
+        self._record(out, path, base, ours, theirs, k, hunks, keep=merged, in_document=shown)
 
     def _record(self, out: TreeMerge, path: str, base: Entry | None, ours: Entry,
                 theirs: Entry, kind: str, hunks: list[Hunk], *, keep: Entry,
@@ -210,7 +231,8 @@ class Merger3:
         out.updates[path] = keep
         copy_path = None
         if not in_document:
-            copy_path = copy_name(path, self.theirs_device, self.now)
+            copy_path = copy_name(path, self.theirs_device, self.now,
+                                  lambda c: self._taken(out, c))
             out.updates[copy_path] = theirs
         rec = ConflictRecord(
             id=record_id(path, ours.oid, theirs.oid), path=path, copy_path=copy_path,

@@ -293,6 +293,8 @@ class FolderWorker:
             self.debouncer.requeue(paths, self.clock())
             return
         held = self.syncer.held_paths(paths)
+        if self.state.waiting:
+            held |= set(self._absorb(paths))
         if held:
             paths = [p for p in paths if p not in held]
             whole_tree = False
@@ -438,6 +440,19 @@ class FolderWorker:
             self.state.last_push = time.time()
             self._publish("pushed", f"pushed {out.pushed[:10]} to {self.folder.remote}",
                           id=out.pushed)
+
+    def _absorb(self, paths: list[str]) -> list[str]:
+        try:
+            done = self.syncer.absorb_waiting_edits(paths)
+        except GitsyncError as e:
+            logger.warning("%s: %s", self.folder.path, e)
+            return []
+        for p in done:
+            self._publish("committed", f"{p}: saved while an incoming change waited; merged",
+                          files=[p])
+        if done:
+            self._sync_due, self._next_sync_try = True, 0.0
+        return done
 
     def _retry_waiting(self) -> None:
         try:

@@ -116,13 +116,17 @@ class WorktreeUpdater:
         # A mode the filesystem cannot show (exec bit on some mounts) is not a user edit.
         return disk.oid == expect.oid
 
-    def apply(self, old: str | None, new: str, *, only: set[str] | None = None
-              ) -> ApplyResult:
-        """Make the disk go from commit OLD to commit NEW where it is safe to."""
+    def apply(self, old: str | None, new: str, *, only: set[str] | None = None,
+              keep: dict[str, str] | None = None) -> ApplyResult:
+        """Make the disk go from commit OLD to commit NEW where it is safe to. KEEP: paths
+        whose local file stays as it is (with the reason), reported as waiting."""
         ops = self.plan(old, new)
         if only is not None:
             ops = [op for op in ops if op.path in only]
         result = ApplyResult()
+        if keep:
+            result.waiting.update({op.path: keep[op.path] for op in ops if op.path in keep})
+            ops = [op for op in ops if op.path not in keep]
         result.dirty = self.dirty_paths(ops)
         if result.dirty:
             return result

@@ -174,7 +174,7 @@ class TreeOps:
         full = self.workdir / path
         try:
             st = full.lstat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a parent is a file: PATH is absent
             return None
         if stat.S_ISLNK(st.st_mode):
             return Entry(str(pygit2.hash(os.fsencode(os.readlink(full)))), MODE_LINK)
