@@ -345,6 +345,17 @@ def _write_file(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def cmd_watch_refs(svc: Service | None, a: argparse.Namespace) -> int:
+    from gitsync import refstream
+
+    try:
+        return refstream.serve_ref_changes(Path(a.path), a.branch, sys.stdout,
+                                           stop=refstream.stop_on_stdin_eof(),
+                                           heartbeat=a.heartbeat)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
 def cmd_docx_text(svc: Service, a: argparse.Namespace) -> int:
     from gitsync.merge.docx import docx_text
 
@@ -485,6 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--install", metavar="REPO", nargs="?", const="",
                     help="make gitsync the merge driver of REPO (default: current directory)")
 
+    sp = add("watch-refs", cmd_watch_refs,  # type: ignore[arg-type]
+             "print a line each time BRANCH of the repository at PATH moves (run over ssh)")
+    sp.add_argument("path", metavar="PATH")
+    sp.add_argument("branch", metavar="BRANCH")
+    sp.add_argument("--heartbeat", type=float, default=30.0, metavar="S")
+
     sp = add("docx-text", cmd_docx_text, "a .docx as text, one paragraph per line (textconv)")
     sp.add_argument("file", metavar="FILE")
 
@@ -507,7 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                             format="gitsync: %(message)s")
     try:
-        svc = Service.default()
+        # watch-refs runs on a remote host that may have no gitsync config at all.
+        svc = None if args.command == "watch-refs" else Service.default()
         code: int = args.func(svc, args)
         return code
     except GitsyncError as e:

@@ -85,6 +85,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("poll", 2.0, _positive_float,
             "seconds between cheap checks of the remote for new commits", "--poll"),
     Setting("port", 8484, _port, "port of the local web server (127.0.0.1 only)", "--port"),
+    Setting("remote_gitsync", "gitsync", str,
+            "command that runs gitsync on an SSH host, for instant updates from it", None),
     Setting("ignore", (), _patterns,
             "extra glob patterns to ignore, on top of .gitignore and the built-in list", None),
 )

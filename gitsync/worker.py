@@ -25,6 +25,8 @@ from gitsync.debounce import Debouncer
 from gitsync.errors import GitsyncError, HistoryDivergedError, LockedError
 from gitsync.events import Event, EventBus
 from gitsync.ignore import IgnoreRules, exclude_patterns
+from gitsync.refstream import RemoteRefStream
+from gitsync.remoteurl import RemoteKind, parse_url
 from gitsync.repo import Entry, Repo
 from gitsync.sync import Syncer, SyncOutcome
 from gitsync.watcher import FolderWatcher, RefWatcher
@@ -119,19 +121,39 @@ class FolderWorker:
         self._hub_watcher = (RefWatcher(hub, folder.branch, self.request_remote_check)
                              if watch and hub.is_absolute() and (hub / "refs").is_dir()
                              else None)
+        self._ref_stream = self._make_ref_stream() if watch and not self._hub_watcher else None
 
     # ------------------------------------------------------------- called from other threads
+    def _make_ref_stream(self) -> RemoteRefStream | None:
+        """A live stream of the remote's ref changes, for SSH remotes (see refstream)."""
+        try:
+            if parse_url(self.folder.remote).kind is not RemoteKind.SSH:
+                return None
+        except GitsyncError:
+            return None
+        env = {}
+        ssh = self.repo.config_value("core.sshCommand")
+        if ssh and not os.environ.get("GIT_SSH_COMMAND"):
+            env["GIT_SSH_COMMAND"] = ssh
+        return RemoteRefStream(self.folder.remote, self.folder.branch,
+                               self.request_remote_check,
+                               remote_command=str(self.settings["remote_gitsync"]), env=env)
+
     def start(self) -> None:
         if self._watcher:
             self._watcher.start()
         if self._hub_watcher:
             self._hub_watcher.start()
+        if self._ref_stream:
+            self._ref_stream.start()
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is pending, try one last push, then stop."""
         if self._hub_watcher:
             self._hub_watcher.stop()
+        if self._ref_stream:
+            self._ref_stream.stop()
         if self._watcher:
             self._watcher.stop()
         self._queue.put(("stop", None))
@@ -343,9 +365,12 @@ class FolderWorker:
 
     # ------------------------------------------------------------- syncing
     def _poll_interval(self) -> float:
-        # A local hub's ref changes are watched, so polling it is only a safety net.
+        # A remote whose ref changes are watched (a local hub) or streamed (an SSH host with
+        # gitsync) is polled only as a safety net.
         poll = float(self.settings["poll"])
-        return max(poll, 60.0) if self._hub_watcher else poll
+        watched = self._hub_watcher is not None or (
+            self._ref_stream is not None and self._ref_stream.connected)
+        return max(poll, 60.0) if watched else poll
 
     def _own_write(self, path: str, entry: Entry | None) -> None:
         self._own[path] = (entry.oid if entry else None, self.clock())

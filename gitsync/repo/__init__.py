@@ -582,6 +582,12 @@ class Repo(TreeOps):
         else:
             self._repo.remotes.create(name, url)
 
+    def config_value(self, key: str) -> str | None:
+        try:
+            return str(self._repo.config[key])
+        except KeyError:
+            return None
+
     def remote_url(self, name: str = "origin") -> str | None:
         try:
             return str(self._repo.remotes[name].url)

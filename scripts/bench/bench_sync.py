@@ -65,6 +65,10 @@ def propagation(work: Path, remote: str | None, samples: int,
     hub = json.loads(gs(home_a, *init, env=env))["remote"]
     gs(home_a, "sync", str(a), env=env)
     gs(home_b, "clone", hub, str(b), "--device", "desktop", env=env)
+    for home in (home_a, home_b):  # the SSH "host" runs this checkout's gitsync
+        cfg = home / "config" / "config.toml"
+        cfg.write_text(cfg.read_text().replace(
+            "[settings]", f'[settings]\nremote_gitsync = "{sys.executable} -m gitsync.cli"'))
     logs = []
     procs = []
     for home in (home_a, home_b):
