@@ -916,6 +916,14 @@ def test_a_local_file_too_large_to_commit_does_not_stall_syncing(tmp_path: Path,
     assert (b / "k.txt").read_text() == "k2\n"
     assert subprocess.run(["git", "merge-base", "--is-ancestor", laptop, "HEAD"], cwd=b
                           ).returncode == 0
+    # B's file is never committed (it is over the limit), so the laptop keeps its own
+    code, _, err = run_cli("sync", str(b))
+    assert code in (0, 1), err
+    assert (b / "big.bin").read_bytes() == b"z" * 5000
+    assert git(b, "show", "HEAD:big.bin") == "small"
+    assert git(net.hub, "show", "main:big.bin") == "small"
+    sync(a)
+    assert (a / "big.bin").read_bytes() == b"small"
 
 
 # ---------------------------------------------------------------------------- refused histories
@@ -1125,6 +1133,59 @@ def test_saving_a_file_that_waited_for_its_editor_keeps_the_incoming_change(tmp_
     want = LINES.replace("line 1\n", "ONE\n").replace("line 10\n", "TEN\n")
     for d in (a, b):
         assert (d / "notes.txt").read_text() == want, d
+    assert_same(net)
+
+
+def test_saves_while_the_editor_stays_open_are_merged_and_written_after(tmp_path: Path
+                                                                       ) -> None:
+    """The user keeps the file open and saves twice while the other device's change waits:
+    each save is merged with it in history at once; the disk keeps the user's save until
+    the editor closes, then shows the merged version."""
+    net = make_net(tmp_path, {"notes.txt": LINES})
+    a, b = net["A"], net["B"]
+    lock = b / ".~lock.notes.txt#"
+    lock.write_text("owner")
+    (a / "notes.txt").write_text(LINES.replace("line 1\n", "ONE\n"))
+    sync(a)
+    assert "notes.txt" in sync(b, clean=False)["waiting"]
+    first = LINES.replace("line 10\n", "TEN\n")
+    (b / "notes.txt").write_text(first)
+    rep = sync(b, clean=False)
+    assert "notes.txt" in rep["waiting"]
+    assert (b / "notes.txt").read_text() == first  # never replaced under the editor
+    assert git(b, "show", "HEAD:notes.txt") == first.replace("line 1\n", "ONE\n")
+    second = first.replace("line 5\n", "FIVE\n")
+    (b / "notes.txt").write_text(second)
+    sync(b, clean=False)
+    assert (b / "notes.txt").read_text() == second
+    want = second.replace("line 1\n", "ONE\n")
+    assert git(b, "show", "HEAD:notes.txt") == want
+    lock.unlink()
+    rep = sync(b)
+    assert rep["waiting"] == {}
+    assert (b / "notes.txt").read_text() == want
+    sync(a)
+    assert (a / "notes.txt").read_text() == want
+    assert_same(net)
+
+
+def test_a_conflicting_save_to_a_waiting_file_keeps_both(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": "Meeting on Monday.\n"})
+    a, b = net["A"], net["B"]
+    (b / ".~lock.notes.txt#").write_text("owner")
+    (a / "notes.txt").write_text("Meeting on Tuesday.\n")
+    sync(a)
+    sync(b, clean=False)
+    (b / "notes.txt").write_text("Meeting on Friday.\n")
+    (b / ".~lock.notes.txt#").unlink()
+    sync(b, expect=1)
+    sync(a, expect=1)
+    for d in (a, b):
+        texts = {p.read_text() for p in [d / "notes.txt", *copies(d, "notes")]}
+        assert texts == {"Meeting on Tuesday.\n", "Meeting on Friday.\n"}
+        assert len(conflicts_json(d)) == 1
+    assert (b / "notes.txt").read_text() == "Meeting on Friday.\n"  # the user's save stays
+    assert_no_markers(a, b)
     assert_same(net)
 
 
