@@ -926,6 +926,30 @@ def test_a_local_file_too_large_to_commit_does_not_stall_syncing(tmp_path: Path,
     assert (a / "big.bin").read_bytes() == b"small"
 
 
+def test_a_file_this_device_ignores_is_never_pushed(tmp_path: Path, sealed_env: Path
+                                                    ) -> None:
+    """B ignores *.env (a per-folder setting); the laptop adds secret.env, while B has its
+    own secret.env: B's file stays on B only, however many rounds run."""
+    net = make_net(tmp_path, {"k.txt": "k\n"})
+    a, b = net["A"], net["B"]
+    cfg = sealed_env / "config" / "config.toml"
+    key = f'[folders."{b}"]'
+    assert key in cfg.read_text()
+    cfg.write_text(cfg.read_text().replace(key, key + '\nignore = ["*.env"]'))
+    (b / "secret.env").write_text("PASSWORD=hunter2\n")
+    (a / "secret.env").write_text("PLACEHOLDER=1\n")
+    sync(a)
+    for _ in range(3):
+        code, _, err = run_cli("sync", str(b))
+        assert code in (0, 1), err
+        assert (b / "secret.env").read_text() == "PASSWORD=hunter2\n"
+    code, _, err = run_cli("sync", str(a))
+    assert code in (0, 1), err
+    leaked = git(net.hub, "log", "--all", "-p", "--format=%H")
+    assert "hunter2" not in leaked
+    assert (a / "secret.env").read_text() == "PLACEHOLDER=1\n"
+
+
 # ---------------------------------------------------------------------------- refused histories
 def test_unrelated_history_is_refused_and_nothing_changes(tmp_path: Path) -> None:
     net = make_net(tmp_path, {"notes.txt": LINES})
