@@ -1193,6 +1193,24 @@ def test_saves_while_the_editor_stays_open_are_merged_and_written_after(tmp_path
     assert_same(net)
 
 
+def test_deleting_a_file_whose_incoming_edit_waited_keeps_the_edit(tmp_path: Path) -> None:
+    """Modified there, deleted here (the user deleted the old version they had open): as
+    for any modify/delete, the modified file stays."""
+    net = make_net(tmp_path, {"notes.txt": LINES, "k.txt": "k\n"})
+    a, b = net["A"], net["B"]
+    (b / ".~lock.notes.txt#").write_text("owner")
+    (a / "notes.txt").write_text(LINES + "important addition\n")
+    sync(a)
+    assert "notes.txt" in sync(b, clean=False)["waiting"]
+    (b / ".~lock.notes.txt#").unlink()
+    (b / "notes.txt").unlink()
+    sync(b)
+    sync(a)
+    for d in (a, b):
+        assert (d / "notes.txt").read_text() == LINES + "important addition\n", d
+    assert_same(net)
+
+
 def test_a_conflicting_save_to_a_waiting_file_keeps_both(tmp_path: Path) -> None:
     net = make_net(tmp_path, {"notes.txt": "Meeting on Monday.\n"})
     a, b = net["A"], net["B"]
