@@ -217,6 +217,36 @@ def test_rename_of_a_file_we_deleted_stays_deleted(hist: History) -> None:
     assert tm.conflicts == [] and content(tree) == {"keep.txt": b"k\n"}
 
 
+def test_theirs_renamed_and_edited_a_file_we_deleted_is_kept(hist: History) -> None:
+    base = {"notes.txt": LINES, "keep.txt": "k\n"}
+    tm, tree = merge(hist, base, {"keep.txt": "k\n"},
+                     {"renamed.txt": LINES + "edited\n", "keep.txt": "k\n"})
+    assert tm.conflicts == []
+    assert content(tree) == {"renamed.txt": (LINES + "edited\n").encode(), "keep.txt": b"k\n"}
+    assert any("renamed.txt" in n for n in tm.notes)
+
+
+def test_theirs_renamed_onto_a_path_we_added(hist: History) -> None:
+    base = {"draft.txt": LINES}
+    tm, tree = merge(hist, base, {"draft.txt": LINES, "final.txt": "our own final\n"},
+                     {"final.txt": LINES})
+    [rec] = tm.conflicts
+    assert rec.path == "final.txt" and rec.kind == "add-add"
+    assert "draft.txt" not in tree
+    assert tree["final.txt"][1] == b"our own final\n"
+    assert rec.copy_path and tree[rec.copy_path][1] == LINES.encode()
+
+
+def test_theirs_renamed_onto_a_folder_of_ours(hist: History) -> None:
+    base = {"draft.txt": LINES}
+    tm, tree = merge(hist, base, {"draft.txt": LINES, "final/inside.txt": "i\n"},
+                     {"final": LINES})
+    [rec] = tm.conflicts
+    assert rec.kind == "path"
+    assert tree["final/inside.txt"][1] == b"i\n"
+    assert tree[f"final (conflict there {STAMP})"][1] == LINES.encode()
+
+
 # ---------------------------------------------------------------------------- additions
 def test_add_add_different_content_is_a_conflict(hist: History) -> None:
     base = {"keep.txt": "k\n"}
