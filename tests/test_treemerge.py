@@ -35,6 +35,7 @@ class History:
         root.mkdir()
         git(root, "init", "-q", "-b", "main")
         self.index = root / ".git" / "builder-index"
+        self._blobs: dict[bytes, str] = {}
 
     def _git(self, *args: str, data: bytes | None = None) -> str:
         env = {**os.environ, "GIT_INDEX_FILE": str(self.index)}
@@ -48,7 +49,8 @@ class History:
         for path, spec in files.items():
             content, mode = spec if isinstance(spec, tuple) else (spec, "100644")
             data = content.encode() if isinstance(content, str) else content
-            oid = self._git("hash-object", "-w", "--stdin", data=data)
+            oid = self._blobs.get(data) or self._git("hash-object", "-w", "--stdin", data=data)
+            self._blobs[data] = oid
             lines.append(f"{mode} {oid}\t{path}\n")
         self._git("update-index", "--index-info", data="".join(lines).encode())
         tree = self._git("write-tree")
@@ -72,15 +74,21 @@ def merge(hist: History, base: Mapping[str, File], ours: Mapping[str, File],
     tm = Merger3(repo, default_registry(), ours_device="here", theirs_device="there",
                  now=NOW).merge(b, o, t)
     tree = repo.build_tree(o, tm.updates)
-    out = {}
+    listing = []
     for line in git(hist.root, "ls-tree", "-r", "-z", tree).split("\0"):
-        if not line:
-            continue
-        meta, path = line.split("\t", 1)
-        mode, _kind, oid = meta.split()
-        data = subprocess.run(["git", "cat-file", "blob", oid], cwd=hist.root,
-                              capture_output=True, check=True).stdout
-        out[path] = (mode, data)
+        if line:
+            meta, path = line.split("\t", 1)
+            mode, _kind, oid = meta.split()
+            listing.append((path, mode, oid))
+    batch = subprocess.run(["git", "cat-file", "--batch"], cwd=hist.root, check=True,
+                           input="".join(f"{oid}\n" for _p, _m, oid in listing).encode(),
+                           capture_output=True).stdout
+    out = {}
+    for path, mode, _oid in listing:  # "<oid> blob <size>\n<data>\n" each
+        header, batch = batch.split(b"\n", 1)
+        size = int(header.split()[2])
+        out[path] = (mode, batch[:size])
+        batch = batch[size + 1:]
     return tm, out
 
 
@@ -311,3 +319,18 @@ def test_symlinks_changed_both_ways_conflict_and_keep_ours(hist: History) -> Non
     assert rec.kind == "symlink"
     assert tree["link"] == ("120000", b"target-b")
     assert rec.copy_path and tree[rec.copy_path] == ("120000", b"target-c")
+
+
+def test_only_changed_paths_are_visited_in_a_large_tree(hist: History) -> None:
+    """Merging is proportional to the changes, not the tree: with 3,000 unchanged files,
+    the updates hold only what the other side changed."""
+    base: dict[str, File] = {f"d{i % 30}/f{i}.txt": "same\n" for i in range(3000)}
+    ours = {**base, "d1/f1.txt": "ours\n", "new-here.txt": "h\n"}
+    theirs = {**base, "d2/f2.txt": "theirs\n", "new-there.txt": "t\n"}
+    del theirs["d3/f3.txt"]
+    tm, tree = merge(hist, base, ours, theirs)
+    assert tm.conflicts == [] and tm.merged_paths == []
+    assert set(tm.updates) == {"d2/f2.txt", "new-there.txt", "d3/f3.txt"}
+    assert tm.updates["d3/f3.txt"] is None
+    assert len(tree) == 3000 + 1
+    assert tree["d1/f1.txt"][1] == b"ours\n" and tree["d2/f2.txt"][1] == b"theirs\n"
