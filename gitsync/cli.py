@@ -152,11 +152,21 @@ def _print_commit(c: CommitInfo) -> None:
 def cmd_log(svc: Service, a: argparse.Namespace) -> int:
     fc, rel, commits = svc.log(a.path, folder_arg=a.folder, limit=a.n)
     if a.json:
-        _json({"folder": str(fc.path), "path": rel,
-               "commits": [c.to_json() for c in commits]})
+        docs = []
+        for c in commits:
+            d = c.to_json()
+            if a.patch:
+                d["patches"] = {ch.path: svc.patch(fc, c, ch) for ch in c.changes}
+            docs.append(d)
+        _json({"folder": str(fc.path), "path": rel, "commits": docs})
     else:
         for c in commits:
             _print_commit(c)
+            if a.patch:
+                for ch in c.changes:
+                    _out(f"    --- {ch.path}")
+                    for line in svc.patch(fc, c, ch).splitlines():
+                        _out(f"    {line}")
     return EXIT_OK
 
 
@@ -443,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("log", cmd_log, "history of the folder or of one file (follows renames)")
     sp.add_argument("path", metavar="PATH", nargs="?")
     sp.add_argument("-n", type=int, default=None, metavar="N", help="show at most N commits")
+    sp.add_argument("-p", "--patch", action="store_true",
+                    help="show what changed (text: unified diff; .docx: paragraphs and words)")
     sp.add_argument("--folder", metavar="DIR")
     sp.add_argument("--json", action="store_true")
 

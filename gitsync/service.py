@@ -26,7 +26,8 @@ from gitsync.conflicts import ConflictRecord
 from gitsync.daemon_lock import running_daemon_pid
 from gitsync.errors import FolderError, GitsyncError, PathError, RevisionError
 from gitsync.ignore import IgnoreRules
-from gitsync.model import CommitInfo, FolderStatus, SkippedFile
+from gitsync.model import CommitInfo, FileChange, FolderStatus, SkippedFile
+from gitsync.patch import render_patch
 from gitsync.repo import DEVICE_TRAILER, Repo
 from gitsync.revspec import parse_time
 from gitsync.sync import Syncer, SyncOutcome
@@ -154,6 +155,23 @@ class Service:
             return fc, None, self._repo(fc).log(None, limit)
         fc, rel = folder_registry.resolve_path(config, path_arg, folder_arg)
         return fc, rel, self._repo(fc).log(rel, limit)
+
+    def patch(self, fc: FolderConfig, commit: CommitInfo, change: FileChange) -> str:
+        """What CHANGE of COMMIT did to its file, as text (see gitsync.patch)."""
+        repo = self._repo(fc)
+        parent = commit.parents[0] if commit.parents else None
+
+        def version(rev: str | None, path: str | None) -> bytes | None:
+            if rev is None or path is None:
+                return None
+            try:
+                return repo.read_file(rev, path)[0]
+            except PathError:
+                return None
+
+        old = version(parent, change.old_path or change.path)
+        new = version(commit.id, change.path)
+        return render_patch(change.path, old, new)
 
     def resolve_rev(self, repo: Repo, rev: str, *, now: float | None = None) -> str:
         when = parse_time(rev, time.time() if now is None else now)

@@ -71,8 +71,11 @@ def test_adopted_repo_keeps_its_origin(tmp_path: Path) -> None:
     git(tmp_path, "clone", "-q", str(hub), str(d))
     info = init(d)
     assert info["remote"] == str(hub)
-    code, _, err = run_cli("init", str(d), "--remote", "/elsewhere.git")
+    d2 = tmp_path / "proj2"
+    git(tmp_path, "clone", "-q", str(hub), str(d2))
+    code, _, err = run_cli("init", str(d2), "--remote", "/elsewhere.git")
     assert code == 2 and "already has the remote" in err
+    assert git(d2, "remote", "get-url", "origin").strip() == str(hub)
 
 
 @pytest.mark.parametrize("case", ["missing", "file", "nested", "inside-home", "twice",
@@ -244,3 +247,24 @@ def test_mid_merge_folder_is_paused(folder: Path) -> None:
     code, out, _ = run_cli("status", "--json")
     st = json.loads(out)["folders"][0]
     assert st["state"] == "paused" and "merge" in st["state_reason"]
+
+
+def test_log_patch_shows_text_and_word_document_changes(folder: Path) -> None:
+    from gitsync.samples import docx_bytes
+
+    init(folder)
+    (folder / "report.docx").write_bytes(docx_bytes(["Intro", "Sales grew in March."]))
+    run_cli("sync", str(folder))
+    (folder / "report.docx").write_bytes(docx_bytes(["Intro", "Sales grew in April.",
+                                                     "A new closing line."]))
+    (folder / "notes.txt").write_text("first\nsecond\n")
+    run_cli("sync", str(folder))
+    code, out, err = run_cli("log", "-p", "-n", "1", "--folder", str(folder))
+    assert code == 0, err
+    assert "+second" in out and "--- a/notes.txt" in out
+    assert "~ paragraph 2: Sales grew in April." in out
+    assert "[-March-]{+April+}" in out
+    assert "+ paragraph 3: A new closing line." in out
+    code, out, _ = run_cli("log", "report.docx", "-p", "--json", cwd=folder)
+    patches = [c["patches"]["report.docx"] for c in json.loads(out)["commits"]]
+    assert patches[-1].startswith("+ paragraph 1: Intro")
