@@ -268,3 +268,22 @@ def test_log_patch_shows_text_and_word_document_changes(folder: Path) -> None:
     code, out, _ = run_cli("log", "report.docx", "-p", "--json", cwd=folder)
     patches = [c["patches"]["report.docx"] for c in json.loads(out)["commits"]]
     assert patches[-1].startswith("+ paragraph 1: Intro")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop DAC capabilities")
+def test_unwritable_dir_is_refused(tmp_path: Path) -> None:
+    # Root writes anywhere; without the capabilities that let it, a 0555 folder is as
+    # unwritable to it as to a normal user.
+    d = tmp_path / "ro"
+    d.mkdir()
+    (d / "x.txt").write_text("x")
+    d.chmod(0o555)
+    import subprocess
+    import sys
+
+    r = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                        sys.executable, "-m", "gitsync.cli", "init", str(d)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert "not writable" in r.stderr and r.stderr.count("\n") == 1
+    assert not (d / ".git").exists()
