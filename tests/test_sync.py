@@ -1120,6 +1120,27 @@ def test_editor_lock_file_makes_the_incoming_change_wait(tmp_path: Path, name: s
     assert_same(net)
 
 
+def test_a_waiting_file_in_a_merge_round(tmp_path: Path) -> None:
+    net = make_net(tmp_path, {"notes.txt": LINES, "other.txt": "o\n"})
+    a, b = net["A"], net["B"]
+    (b / ".~lock.notes.txt#").write_text("owner")
+    (a / "notes.txt").write_text(LINES + "from laptop\n")
+    (b / "other.txt").write_text("o from desktop\n")
+    sync(a)
+    rep = sync(b, clean=False)
+    assert rep["action"] == "merged" and "notes.txt" in rep["waiting"]
+    assert (b / "notes.txt").read_text() == LINES
+    n = commit_count(b)
+    assert sync(b, clean=False)["committed"] is None and commit_count(b) == n
+    (b / ".~lock.notes.txt#").unlink()
+    sync(b)
+    sync(a)
+    for d in (a, b):
+        assert (d / "notes.txt").read_text() == LINES + "from laptop\n"
+        assert (d / "other.txt").read_text() == "o from desktop\n"
+    assert_same(net)
+
+
 def test_a_deletion_waits_for_the_editor_too(tmp_path: Path) -> None:
     net = make_net(tmp_path, {"notes.txt": LINES, "other.txt": "o\n"})
     a, b = net["A"], net["B"]
