@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import fsck_clean, git, run_cli
-from tests.sshd import SshServer
+from tests.sshd import SshServer, make_key
 
 
 @pytest.fixture(autouse=True)
@@ -117,15 +117,23 @@ def test_two_devices_sync_over_ssh(server: SshServer, hub: Path, tmp_path: Path,
     assert f"Accepted publickey for {server.user}" in server.log()
 
 
+@pytest.mark.parametrize("host_key", ["unknown", "changed"])
 def test_unknown_host_key_stops_sync_and_changes_nothing(
-    server: SshServer, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: SshServer, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    host_key: str
 ) -> None:
     url = server.url(hub)
     monkeypatch.setenv("GIT_SSH_COMMAND", server.ssh_command())
     a = make_a(tmp_path, url)
     sync(a)
-    known_hosts = tmp_path / "empty_known_hosts"
-    known_hosts.write_text("")
+    known_hosts = tmp_path / "known_hosts"
+    if host_key == "unknown":
+        known_hosts.write_text("")
+    else:  # a known key that is not the server's: ssh must refuse, never replace it
+        impostor = make_key(tmp_path / "impostor_host_key")
+        key_type, key_data = impostor.with_suffix(".pub").read_text().split()[:2]
+        known_hosts.write_text(f"[127.0.0.1]:{server.port} {key_type} {key_data}\n")
+    trusted = known_hosts.read_text()
     monkeypatch.setenv("GIT_SSH_COMMAND", server.ssh_command(known_hosts=known_hosts))
     (a / "notes.txt").write_text("edited while the host key is unknown\n")
     hub_tip = git(hub, "rev-parse", "main").strip()
@@ -144,7 +152,7 @@ def test_unknown_host_key_stops_sync_and_changes_nothing(
     assert files_of(a) == files
     assert (a / "notes.txt").read_text() == "edited while the host key is unknown\n"
     assert git(hub, "rev-parse", "main").strip() == hub_tip
-    assert known_hosts.read_text() == ""  # never accepted silently
+    assert known_hosts.read_text() == trusted  # never accepted silently
     # a device cloning with the unknown key gets nothing either
     b = tmp_path / "B"
     code, _, err = run_cli("clone", url, str(b), "--device", "desktop")
