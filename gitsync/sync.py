@@ -173,7 +173,7 @@ class Syncer:
             self.repo.move_branch(self.branch, target, head,
                                   f"gitsync: {action} with {self.remote_url}")
             self._update_index(head, target, applied)
-            self._record_waiting(head, applied)
+            self._record_waiting(head, applied, skip=keep)
             outcome.action, outcome.head = action, target
             outcome.written += applied.written
             outcome.removed += applied.removed
@@ -277,11 +277,15 @@ class Syncer:
         tmp.write_text(json.dumps(waiting, indent=1))
         tmp.replace(self.waiting_file)
 
-    def _record_waiting(self, old: str | None, applied: ApplyResult) -> None:
-        if not applied.waiting:
+    def _record_waiting(self, old: str | None, applied: ApplyResult,
+                        skip: dict[str, str]) -> None:
+        """Remember files waiting for an editor (not local files kept because they cannot
+        be committed: those are simply left alone)."""
+        todo = {p: why for p, why in applied.waiting.items() if p not in skip}
+        if not todo:
             return
         waiting = self.load_waiting()
-        for p, why in applied.waiting.items():
+        for p, why in todo.items():
             e = self.repo.entry_at(old, p)
             waiting[p] = {"expect": e.oid if e else "", "why": why}
             logger.warning("%s: incoming change waits: %s", p, why)
@@ -317,8 +321,15 @@ class Syncer:
             w = waiting[p]
             disk = self.repo.disk_entry(p)
             if head is None or disk is None or disk.oid == w["expect"]:
-                if disk is None:
-                    del waiting[p]  # deleted by the user: an ordinary change now
+                if disk is None and not (self.repo.workdir / p).exists():
+                    # Deleted here while an edit from there waited: as for any
+                    # modify/delete, the modified file stays.
+                    tip_entry = self.repo.entry_at(head, p) if head else None
+                    if tip_entry is not None:
+                        self.updater.write_one(p, tip_entry)
+                        self.repo.set_index_entries({p: tip_entry}, from_disk={p})
+                    del waiting[p]
+                    done.append(p)
                 continue
             saved = (self.repo.workdir / p).read_bytes() if disk.mode != MODE_LINK else None
             tip = self.repo.entry_at(head, p)
