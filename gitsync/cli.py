@@ -416,7 +416,7 @@ def cmd_demo(svc: Service, a: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gitsync", description="Sync folders through git: every save a commit.")
     p.add_argument("--version", action="version", version=f"gitsync {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show details and tracebacks")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

@@ -51,7 +51,8 @@ def _docx_patch(old: bytes | None, new: bytes | None) -> str:
     empty = docx_bytes([])
     out = []
     for ch in diff_docx(old or empty, new or empty):
-        where = f"{ch.kind} {(ch.new_index if ch.new_index is not None else ch.old_index) + 1}"
+        index = ch.new_index if ch.new_index is not None else ch.old_index
+        where = f"{ch.kind} {(index or 0) + 1}"
         if ch.op == "insert":
             out.append(f"+ {where}: {ch.new}\n")
         elif ch.op == "delete":

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from gitsync import folders as folder_registry
 from gitsync import resolve as resolve_mod
@@ -90,8 +91,8 @@ class Service:
     def _status_one(self, config: Config, fc: FolderConfig, daemon: int | None) -> FolderStatus:
         saved = read_state(self.paths.folder_state_file(folder_key(fc.path))) or {}
         live = daemon is not None and saved.get("pid") == daemon
-        base = dict(path=str(fc.path), device=fc.device, remote=fc.remote, branch=fc.branch,
-                    daemon_running=daemon is not None)
+        base: dict[str, Any] = dict(path=str(fc.path), device=fc.device, remote=fc.remote,
+                                    branch=fc.branch, daemon_running=daemon is not None)
         if not fc.path.is_dir():
             return FolderStatus(**base, state="error", state_reason="folder is missing",
                                 last_commit=None, pending=(),

@@ -275,10 +275,10 @@ class Syncer:
         # Paths that did not need a disk write (e.g. a merge result equal to ours) still
         # must match the new commit in the index, except those waiting for an editor.
         for c in self.repo.diff_commits(old, new, renames=False):
-            p = c.new_path or c.old_path
-            assert p is not None
-            if p not in entries and p not in applied.waiting:
-                entries[p] = c.new
+            changed = c.new_path or c.old_path
+            assert changed is not None
+            if changed not in entries and changed not in applied.waiting:
+                entries[changed] = c.new
         self.repo.set_index_entries(entries, from_disk=set(applied.written))
 
     # ------------------------------------------------------------------ editor locks

@@ -1426,3 +1426,19 @@ def test_merge_driver_merges_word_edits_in_a_plain_git_merge(tmp_path: Path) -> 
     assert len(parents(repo)) == 2
     assert git(repo, "status", "--porcelain") == ""
     fsck_clean(repo)
+
+
+def test_an_empty_folder_joining_with_init_remote_gets_everything(tmp_path: Path) -> None:
+    """`init --remote` on an empty folder with a hub that already has history: the first
+    sync is an initial checkout that creates the branch."""
+    net = make_net(tmp_path, {"notes.txt": LINES, "sub/a.txt": "a\n"}, n=1)
+    c = tmp_path / "Joiner"
+    c.mkdir()
+    code, _, err = run_cli("init", str(c), "--remote", str(net.hub), "--device", "tablet")
+    assert code == 0, err
+    rep = sync(c)
+    assert rep["action"] == "initial"
+    assert (c / "notes.txt").read_text() == LINES
+    assert (c / "sub" / "a.txt").read_text() == "a\n"
+    assert git(c, "rev-parse", "HEAD") == git(net["A"], "rev-parse", "HEAD")
+    assert git(c, "status", "--porcelain") == ""

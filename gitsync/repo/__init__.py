@@ -159,8 +159,7 @@ class Repo(TreeOps):
     def author(self, device: str) -> pygit2.Signature:
         cfg = self._repo.config
         try:
-            name = cfg["user.name"]
-            email = cfg["user.email"]
+            name, email = str(cfg["user.name"]), str(cfg["user.email"])
         except KeyError:
             name, email = device, f"gitsync@{device or socket.gethostname()}"
         return pygit2.Signature(name, email)
@@ -262,7 +261,7 @@ class Repo(TreeOps):
         self._with_lock_retry(lambda: self._write_index(index))
         if head_tree is not None and tree_id == head_tree.id:
             return CommitOutcome(None, tuple(held))
-        changes = self._tree_changes(head_tree, self._repo[tree_id])
+        changes = self._tree_changes(head_tree, self._repo[tree_id].peel(pygit2.Tree))
         if not changes:
             return CommitOutcome(None, tuple(held))
         message = message_for(changes)
@@ -371,8 +370,8 @@ class Repo(TreeOps):
                     index.remove(path)
                 else:
                     assert head is not None
-                    e = head[path]
-                    index.add(pygit2.IndexEntry(path, e.id, e.filemode))
+                    committed = head[path]
+                    index.add(pygit2.IndexEntry(path, committed.id, committed.filemode))
         if changed:
             self._write_index(index)
         return held
@@ -462,7 +461,7 @@ class Repo(TreeOps):
         elif new is None:
             diff = old.diff_to_tree()
         else:
-            diff = self._repo.diff(old, new)
+            diff = old.diff_to_tree(new)
         diff.find_similar(flags=DiffFind.FIND_RENAMES | DiffFind.FIND_EXACT_MATCH_ONLY)
         out: list[FileChange] = []
         for delta in diff.deltas:

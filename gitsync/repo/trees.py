@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import DiffFind
+from pygit2.enums import DiffFind, FileMode
 
 MODE_BLOB = 0o100644
 MODE_EXEC = 0o100755
@@ -75,7 +75,7 @@ class TreeOps:
         if a is None:
             diff = new_tree.diff_to_tree(swap=True)
         else:
-            diff = self._repo.diff(self._repo[a].peel(pygit2.Commit).tree, new_tree)
+            diff = self._repo[a].peel(pygit2.Commit).tree.diff_to_tree(new_tree)
         if renames:
             diff.find_similar(flags=DiffFind.FIND_RENAMES)
         out: list[TreeChange] = []
@@ -121,8 +121,8 @@ class TreeOps:
             return {}
         if sub.type_str != "tree":
             return {}
-        return {e.name: Entry(str(e.id), int(e.filemode))
-                for e in self._repo[sub.id] if e.type_str == "blob"}
+        return {str(e.name): Entry(str(e.id), int(e.filemode))
+                for e in self._repo[sub.id].peel(pygit2.Tree) if e.type_str == "blob"}
 
     def entry_for_bytes(self, data: bytes, path: str) -> Entry:
         """Store DATA as a blob, with the mode PATH has in the working tree."""
@@ -151,7 +151,8 @@ class TreeOps:
                 if path in index:
                     index.remove(path)
             else:
-                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=entry.oid), entry.mode))
+                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=entry.oid),
+                                            FileMode(entry.mode)))
         return str(index.write_tree(self._repo))
 
     def tree_paths(self, tree_or_commit: str) -> list[str]:
@@ -196,7 +197,8 @@ class TreeOps:
             elif from_disk and path in from_disk:
                 index.add(path)
             else:
-                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=entry.oid), entry.mode))
+                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=entry.oid),
+                                            FileMode(entry.mode)))
         index.write()
         fd = os.open(Path(self._repo.path) / "index", os.O_RDONLY)
         try:
@@ -214,8 +216,8 @@ class TreeOps:
         if ref is None:
             if expected_old is not None:
                 raise RepoError(f"{name} vanished while updating it", hint="will retry")
-            self._repo.references.create(name, pygit2.Oid(hex=new), force=False,
-                                         message=message)
+            self._repo.create_reference_direct(name, pygit2.Oid(hex=new), False,
+                                               message=message)
             return
         if str(ref.target) != expected_old:
             raise RepoError(f"{name} moved while updating it", hint="will retry")
