@@ -87,12 +87,13 @@ class Committer:
 
     def commit_all(self, progress: Callable[[int, int], None] | None = None) -> BatchResult:
         """Commit every change in the folder (start-up scan, first snapshot, ``sync``)."""
-        changed = [p for p in self.repo.changed_paths() if self.wanted(p)]
-        return self.commit(changed, whole_tree=True, progress=progress)
+        return self.commit(self.repo.changed_paths(), whole_tree=True, progress=progress)
 
     def commit(self, paths: Iterable[str], *, whole_tree: bool = False,
                progress: Callable[[int, int], None] | None = None) -> BatchResult:
-        todo = self.expand(paths)
+        # A scan lists files (git status), not folders: only watcher events need expanding.
+        todo = (sorted(p for p in paths if self.wanted(p)) if whole_tree
+                else self.expand(paths))
         if not todo:
             return BatchResult(None, (), ())
         outcome = self.repo.commit_paths(

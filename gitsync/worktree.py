@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitsync.errors import RuntimeFailure
+from gitsync.fsutil import syncfs
 from gitsync.repo import Entry, Repo
 from gitsync.repo.trees import MODE_EXEC, MODE_LINK
 
@@ -137,7 +138,7 @@ class WorktreeUpdater:
             self._apply_ops(ops, result)
         finally:
             if self._batch:
-                _syncfs(self.root)  # one flush for the batch before the branch moves
+                syncfs(self.root)  # one flush for the batch before the branch moves
             self._batch = False
         return result
 
@@ -229,23 +230,6 @@ class WorktreeUpdater:
             os.fsync(dfd)
         finally:
             os.close(dfd)
-
-
-def _syncfs(path: Path) -> None:
-    """Flush the filesystem holding PATH (Linux syncfs); elsewhere, everything (sync)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if libc.syncfs(fd) == 0:
-                return
-        finally:
-            os.close(fd)
-    except (OSError, AttributeError):
-        pass
-    os.sync()
 
 
 def _umask() -> int:

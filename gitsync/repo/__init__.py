@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 import pygit2
-from pygit2.enums import DiffFind, FileStatus, RepositoryState
+from pygit2.enums import DiffFind, FileMode, FileStatus, RepositoryState
 
 from gitsync.errors import LockedError, PathError, RepoError, RevisionError
+from gitsync.fsutil import fsync_path, syncfs
 from gitsync.gitlocks import clear_stale_locks
 from gitsync.model import ChangeKind, CommitInfo, FileChange
 from gitsync.repo.trees import Entry, TreeChange, TreeOps
@@ -61,6 +62,8 @@ class StagedPath:
     path: str
     status: str  # "staged" | "unchanged" | "unstable" | "unreadable" | "too-large"
     detail: str = ""
+    entry: Entry | None = None  # for "staged": the new blob (None: the path was removed)
+    stat: tuple[int, int] | None = None  # (size, mtime_ns) of the file that was hashed
 
 
 @dataclass(frozen=True)
@@ -79,14 +82,6 @@ def git_cli(workdir: Path, *args: str, check: bool = True, input: bytes | None =
         ["git", "--no-optional-locks", *args], cwd=workdir, capture_output=True, check=check,
         input=input,
     )
-
-
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def is_inside_repo(path: Path) -> Path | None:
@@ -118,6 +113,7 @@ class Repo(TreeOps):
         if self._repo.is_bare or not self._repo.workdir:
             raise RepoError(f"{self.workdir} is a bare repository, not a folder")
         self.gitdir = Path(self._repo.path).resolve()
+        self._index_todo: dict[str, StagedPath] = {}
 
     # ----------------------------------------------------------------- creation
     @classmethod
@@ -223,6 +219,7 @@ class Repo(TreeOps):
         message_for: Callable[[list[FileChange]], str],
         progress: Callable[[int, int], None] | None = None,
         whole_tree: bool = False,
+        defer_index: bool = False,
     ) -> CommitOutcome:
         """Stage exactly PATHS from the working tree and commit them if anything changed.
 
@@ -238,28 +235,82 @@ class Repo(TreeOps):
         head_tree = None if self._repo.head_is_unborn else self._repo.head.peel(pygit2.Commit).tree
         parent = self.head_id()
         held: list[StagedPath] = []
-        touched = False
         todo = sorted(set(paths))
         if len(todo) >= BULK_THRESHOLD:
             bulk = self._with_lock_retry(lambda: self._stage_bulk(todo, size_limit, progress,
                                                                  whole_tree))
             if bulk is not None:
-                held, touched = bulk, True
-                todo = []
-        index = self._with_lock_retry(self._read_index)
+                tree_id = str(self._read_index().write_tree())
+                return self._commit_tree(head_tree, parent, tree_id, bulk, device,
+                                         message_for)
+        # Few paths: hash them into blobs and build the new tree from HEAD's, touching only
+        # the trees on those paths. The index is brought up to date afterwards
+        # (flush_index), once the commit exists: that write is the slow part on big folders.
+        updates: dict[str, Entry | None] = {}
+        staged: list[StagedPath] = []
         for n, path in enumerate(todo, 1):
             if progress is not None and (n % 500 == 0 or n == len(todo)):
                 progress(n, len(todo))
-            outcome = self._stage_one(index, path, size_limit)
+            outcome = self._stage_one(path, size_limit, head_tree)
             if outcome.status == "staged":
-                touched = True
-            elif outcome.status != "unchanged":
+                updates[path] = outcome.entry
+                staged.append(outcome)
+            elif outcome.status == "unchanged":
+                if whole_tree and outcome.entry is not None:
+                    # A scan found it: the index disagrees with a file equal to HEAD's (a
+                    # crash before the index was written); set the index right.
+                    staged.append(outcome)
+            else:
                 held.append(outcome)
-        if not touched:
+        if not updates:
+            for st in staged:
+                self._index_todo[st.path] = st
+            if staged and not defer_index:
+                self.flush_index()
             return CommitOutcome(None, tuple(held))
-        tree_id = index.write_tree()
-        self._with_lock_retry(lambda: self._write_index(index))
-        if head_tree is not None and tree_id == head_tree.id:
+        tree_id = self.build_tree(parent, updates)
+        result = self._commit_tree(head_tree, parent, tree_id, held, device, message_for)
+        for st in staged:
+            self._index_todo[st.path] = st
+        if not defer_index:
+            self.flush_index()
+        return result
+
+    def flush_index(self) -> None:
+        """Write the index entries of paths committed since the last flush."""
+        if not self._index_todo:
+            return
+        todo, self._index_todo = self._index_todo, {}
+
+        def write() -> None:
+            index = self._read_index()
+            for path, st in todo.items():
+                if st.entry is None:
+                    if path in index:
+                        index.remove(path)
+                    continue
+                try:
+                    now = (self.workdir / path).lstat()
+                    same = (now.st_size, now.st_mtime_ns) == st.stat
+                except OSError:
+                    same = False
+                if same:
+                    index.add(path)  # from the file: the index gets fresh stat data
+                else:
+                    index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=st.entry.oid),
+                                                FileMode(st.entry.mode)))
+            self._write_index(index)
+
+        try:
+            self._with_lock_retry(write)
+        except LockedError:
+            self._index_todo = {**todo, **self._index_todo}
+            raise
+
+    def _commit_tree(self, head_tree: pygit2.Tree | None, parent: str | None, tree_id: str,
+                     held: list[StagedPath], device: str,
+                     message_for: Callable[[list[FileChange]], str]) -> CommitOutcome:
+        if head_tree is not None and tree_id == str(head_tree.id):
             return CommitOutcome(None, tuple(held))
         changes = self._tree_changes(head_tree, self._repo[tree_id].peel(pygit2.Tree))
         if not changes:
@@ -275,7 +326,7 @@ class Repo(TreeOps):
         except pygit2.GitError as e:
             raise RepoError(f"could not commit in {self.workdir} ({e})",
                             hint="the branch moved meanwhile; will retry") from e
-        info = self.commit_info(str(oid))
+        info = _info(self._repo[oid].peel(pygit2.Commit), tuple(changes))
         return CommitOutcome(info, tuple(held))
 
     def _stage_bulk(self, paths: list[str], size_limit: int,
@@ -284,7 +335,7 @@ class Repo(TreeOps):
         """Stage many paths at once with ``git add`` (a first snapshot, a folder copied in).
 
         libgit2 writes one loose object per call and, with fsync on, syncs each one; git's
-        ``core.fsyncMethod=batch`` makes the whole batch durable with one flush, which is
+        objects are made durable with one filesystem flush at the end instead, which is
         several times faster on big folders. Returns what was held back, or None when git
         failed and the caller should stage path by path instead.
         """
@@ -319,7 +370,9 @@ class Repo(TreeOps):
             args.append(path)
         if not args:
             return held
-        git = ["git", "-c", "core.fsync=loose-object,index", "-c", "core.fsyncMethod=batch"]
+        # No per-object fsync (git's batch mode still costs about 2x here): one syncfs
+        # after git is done makes every object durable before the commit and ref are made.
+        git = ["git"]
         if whole_tree:
             # Pathspec matching of thousands of literal paths is slow in git; when the batch
             # is the whole folder, `add -A` minus what was held back stages the same set
@@ -351,6 +404,7 @@ class Repo(TreeOps):
             return None
         if progress is not None:
             progress(len(args), len(args))
+        syncfs(self.gitdir)
         # A file that changed while git read it may be half-written in the index: put the
         # committed version back and let the caller retry it.
         index = self._read_index()
@@ -385,56 +439,58 @@ class Repo(TreeOps):
         index.write()
         fsync_path(self.gitdir / "index")
 
-    def _stage_one(self, index: pygit2.Index, path: str, size_limit: int) -> StagedPath:
+    def _stage_one(self, path: str, size_limit: int, head_tree: pygit2.Tree | None
+                   ) -> StagedPath:
+        """Hash PATH from the working tree into a blob, unless it cannot or must not be."""
         full = self.workdir / path
-        in_index = path in index
+        try:
+            committed = head_tree[path] if head_tree is not None else None
+        except KeyError:
+            committed = None
+        if committed is not None and committed.type_str != "blob":
+            committed = None
         try:
             st = full.lstat()
-        except FileNotFoundError:
-            if in_index:
-                index.remove(path)
-                return StagedPath(path, "staged")
-            return StagedPath(path, "unchanged")
+        except (FileNotFoundError, NotADirectoryError):
+            return StagedPath(path, "staged" if committed is not None else "unchanged")
         except OSError as e:
             return StagedPath(path, "unreadable", e.strerror or str(e))
-        if stat.S_ISDIR(st.st_mode):
-            if in_index:  # a file replaced by a directory
-                index.remove(path)
-                return StagedPath(path, "staged")
-            return StagedPath(path, "unchanged")
+        if stat.S_ISDIR(st.st_mode):  # a file replaced by a folder: its files come as events
+            return StagedPath(path, "staged" if committed is not None else "unchanged")
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
             return StagedPath(path, "unchanged")  # sockets, fifos: git does not track them
         if stat.S_ISREG(st.st_mode) and st.st_size > size_limit:
             # A tracked file that grew past the limit keeps its last committed version.
             return StagedPath(path, "too-large", f"{st.st_size} bytes > limit {size_limit}")
-        entry = index[path] if in_index else None
         if stat.S_ISREG(st.st_mode) and not os.access(full, os.R_OK):
             return StagedPath(path, "unreadable", "permission denied")
-        error: Exception | None = None
         try:
-            index.add(path)
+            if stat.S_ISLNK(st.st_mode):
+                oid = self._repo.create_blob(os.fsencode(os.readlink(full)))
+                mode = FileMode.LINK
+            else:
+                oid = self._repo.create_blob_fromworkdir(path)
+                mode = FileMode.BLOB_EXECUTABLE if st.st_mode & 0o100 else FileMode.BLOB
         except (pygit2.GitError, OSError) as e:
-            error = e
+            try:
+                changed = full.lstat()
+                moved = (changed.st_size, changed.st_mtime_ns) != (st.st_size, st.st_mtime_ns)
+            except OSError:
+                moved = True
+            if moved:
+                return StagedPath(path, "unstable", "still being written")
+            return StagedPath(path, "unreadable", str(e))
         try:
             after = full.lstat()
-        except FileNotFoundError:
-            if path in index and error is None:
-                index.remove(path)
-            if entry is not None:
-                index.add(entry)
+        except OSError:
             return StagedPath(path, "unstable", "deleted while being read")
-        if error is not None:
-            if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
-                return StagedPath(path, "unstable", "still being written")
-            return StagedPath(path, "unreadable", str(error))
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
-            # Restore what was there: the next attempt reads the settled file.
-            if entry is not None:
-                index.add(entry)
-            else:
-                index.remove(path)
             return StagedPath(path, "unstable", "still being written")
-        return StagedPath(path, "staged")
+        if committed is not None and committed.id == oid and int(committed.filemode) == mode:
+            return StagedPath(path, "unchanged", entry=Entry(str(oid), int(mode)),
+                              stat=(st.st_size, st.st_mtime_ns))
+        return StagedPath(path, "staged", entry=Entry(str(oid), int(mode)),
+                          stat=(st.st_size, st.st_mtime_ns))
 
     def _with_lock_retry(self, fn: Callable[[], T]) -> T:
         try:

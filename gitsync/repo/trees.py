@@ -142,18 +142,44 @@ class TreeOps:
         return str(self._repo.create_blob(data))
 
     def build_tree(self, base_commit: str | None, updates: dict[str, Entry | None]) -> str:
-        """The tree of BASE_COMMIT with UPDATES applied (None removes a path)."""
-        index = pygit2.Index()
-        if base_commit is not None:
-            index.read_tree(self._repo[base_commit].peel(pygit2.Commit).tree)
-        for path, entry in sorted(updates.items()):
-            if entry is None:
-                if path in index:
-                    index.remove(path)
+        """The tree of BASE_COMMIT with UPDATES applied (None removes a path).
+
+        Only the trees on the updated paths are rewritten (tree builders, not an index of
+        the whole folder), so the cost follows the number of changes, not the folder size.
+        """
+        base = self._repo[base_commit].peel(pygit2.Commit).tree if base_commit else None
+        return str(self._tree_with(base, updates))
+
+    def _tree_with(self, tree: pygit2.Tree | None, updates: dict[str, Entry | None]
+                   ) -> pygit2.Oid:
+        direct: dict[str, Entry | None] = {}
+        nested: dict[str, dict[str, Entry | None]] = {}
+        for path, entry in updates.items():
+            first, _, rest = path.partition("/")
+            if rest:
+                nested.setdefault(first, {})[rest] = entry
             else:
-                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=entry.oid),
-                                            FileMode(entry.mode)))
-        return str(index.write_tree(self._repo))
+                direct[first] = entry
+        tb = self._repo.TreeBuilder(tree) if tree is not None else self._repo.TreeBuilder()
+        for name, entry in direct.items():
+            if entry is None:
+                if tb.get(name) is not None and name not in nested:
+                    tb.remove(name)
+            else:
+                tb.insert(name, pygit2.Oid(hex=entry.oid), FileMode(entry.mode))
+        for name, sub in nested.items():
+            existing = tb.get(name)
+            subtree = (self._repo[existing.id].peel(pygit2.Tree)
+                       if existing is not None and existing.type_str == "tree" else None)
+            if existing is not None and subtree is None:
+                tb.remove(name)  # a file that became a folder
+            new_id = self._tree_with(subtree, sub)
+            if len(self._repo[new_id].peel(pygit2.Tree)) == 0:
+                if tb.get(name) is not None:
+                    tb.remove(name)
+            else:
+                tb.insert(name, new_id, FileMode.TREE)
+        return tb.write()
 
     def tree_paths(self, tree_or_commit: str) -> list[str]:
         obj = self._repo[tree_or_commit]
