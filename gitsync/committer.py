@@ -90,7 +90,8 @@ class Committer:
         return self.commit(self.repo.changed_paths(), whole_tree=True, progress=progress)
 
     def commit(self, paths: Iterable[str], *, whole_tree: bool = False,
-               progress: Callable[[int, int], None] | None = None) -> BatchResult:
+               progress: Callable[[int, int], None] | None = None,
+               defer_index: bool = False) -> BatchResult:
         # A scan lists files (git status), not folders: only watcher events need expanding.
         todo = (sorted(p for p in paths if self.wanted(p)) if whole_tree
                 else self.expand(paths))
@@ -99,7 +100,7 @@ class Committer:
         outcome = self.repo.commit_paths(
             todo, device=self.device, size_limit=self.size_limit,
             message_for=lambda changes: commit_message(self.device, changes),
-            progress=progress, whole_tree=whole_tree,
+            progress=progress, whole_tree=whole_tree, defer_index=defer_index,
         )
         retry = tuple(h for h in outcome.held_back if h.status in ("unstable", "unreadable"))
         skipped = tuple(h for h in outcome.held_back if h.status == "too-large")

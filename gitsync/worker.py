@@ -302,6 +302,7 @@ class FolderWorker:
                 self._went_offline(e)
         if self._sync_due and now >= self._next_sync_try:
             self._sync()
+        self._write_index()
 
     def _flush(self) -> None:
         """Commit everything pending now, settled or not (on stop and on ``sync``)."""
@@ -309,6 +310,13 @@ class FolderWorker:
         self.debouncer.clear()
         if todo:
             self._commit(sorted(todo))
+        self._write_index()
+
+    def _write_index(self) -> None:
+        try:
+            self.repo.flush_index()
+        except GitsyncError as e:  # a user's git holds the index lock: next tick
+            logger.debug("%s: index not written yet: %s", self.folder.path, e)
 
     def _commit(self, paths: list[str], *, whole_tree: bool = False) -> None:
         if self.repo.pause_reason():
@@ -323,7 +331,8 @@ class FolderWorker:
             if not paths:
                 return
         try:
-            result = self.committer.commit(paths, whole_tree=whole_tree)
+            # The index is written after the round that pushes this commit (see _tick).
+            result = self.committer.commit(paths, whole_tree=whole_tree, defer_index=True)
         except LockedError as e:
             logger.warning("%s: %s", self.folder.path, e)
             self.debouncer.requeue(paths, self.clock())

@@ -237,6 +237,7 @@ class Repo(TreeOps):
         held: list[StagedPath] = []
         todo = sorted(set(paths))
         if len(todo) >= BULK_THRESHOLD:
+            self.flush_index()
             bulk = self._with_lock_retry(lambda: self._stage_bulk(todo, size_limit, progress,
                                                                  whole_tree))
             if bulk is not None:

@@ -40,6 +40,9 @@ class TreeOps:
     _repo: pygit2.Repository
     workdir: Path
 
+    def flush_index(self) -> None:  # defined by Repo
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ graph
     def merge_base(self, a: str, b: str) -> str | None:
         found = self._repo.merge_base(pygit2.Oid(hex=a), pygit2.Oid(hex=b))
@@ -214,6 +217,7 @@ class TreeOps:
                           from_disk: set[str] | None = None) -> None:
         """Point index entries at given blobs (None removes); FROM_DISK paths are re-added
         from the working tree so their stat data is fresh."""
+        self.flush_index()  # entries committed earlier first, so these win
         index = self._repo.index
         index.read(False)
         for path, entry in entries.items():
