@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitsync.conflicts import ConflictRecord
-from gitsync.errors import HistoryDivergedError, RemoteError
+from gitsync.errors import GitsyncError, HistoryDivergedError, RemoteError
 from gitsync.merge.registry import MergerRegistry, default_registry
+from gitsync.remoteurl import RemoteKind, parse_url
 from gitsync.repo import DEVICE_TRAILER, Entry, Repo
 from gitsync.repo.trees import MODE_LINK
 from gitsync.transport import PushRejected, Transport
@@ -203,6 +204,13 @@ class Syncer:
         if head is None or known is None or head == known:
             return None
         if not self.repo.is_ancestor(known, head):
+            return None
+        # Asking a hub on this disk is cheaper than a push it would refuse.
+        try:
+            local = parse_url(self.remote_url).kind in (RemoteKind.LOCAL, RemoteKind.FILE)
+        except GitsyncError:
+            local = False
+        if local and self.transport.ls_remote(REMOTE, self.branch) != known:
             return None
         pushed = self._push_or_retry(head, known)
         return None if pushed is _RETRY else pushed

@@ -42,6 +42,7 @@ class _Side:
 
     path: str | None  # where it is now; None: deleted
     entry: Entry | None
+    base: Entry | None = None  # what the base had at the base path
 
 
 def _index(changes: list[TreeChange]) -> tuple[dict[str, _Side], dict[str, Entry]]:
@@ -53,10 +54,10 @@ def _index(changes: list[TreeChange]) -> tuple[dict[str, _Side], dict[str, Entry
             added[c.new_path] = c.new
         elif c.status == "D":
             assert c.old_path
-            by_base[c.old_path] = _Side(None, None)
+            by_base[c.old_path] = _Side(None, None, c.old)
         else:
             assert c.old_path and c.new_path
-            by_base[c.old_path] = _Side(c.new_path, c.new)
+            by_base[c.old_path] = _Side(c.new_path, c.new, c.old)
     return by_base, added
 
 
@@ -86,7 +87,7 @@ class Merger3:
         # Paths as they exist in ours' tree after ours' own renames.
         for bpath, t in t_base.items():
             o = o_base.get(bpath)
-            base_entry = self.repo.entry_at(base, bpath)
+            base_entry = t.base
             if t.path is None:  # theirs deleted
                 if o is None:
                     out.updates[bpath] = None

@@ -151,10 +151,11 @@ class TreeOps:
         the whole folder), so the cost follows the number of changes, not the folder size.
         """
         base = self._repo[base_commit].peel(pygit2.Commit).tree if base_commit else None
-        return str(self._tree_with(base, updates))
+        oid = self._tree_with(base, updates)
+        return str(oid) if oid is not None else str(self._repo.TreeBuilder().write())
 
     def _tree_with(self, tree: pygit2.Tree | None, updates: dict[str, Entry | None]
-                   ) -> pygit2.Oid:
+                   ) -> pygit2.Oid | None:
         direct: dict[str, Entry | None] = {}
         nested: dict[str, dict[str, Entry | None]] = {}
         for path, entry in updates.items():
@@ -177,12 +178,12 @@ class TreeOps:
             if existing is not None and subtree is None:
                 tb.remove(name)  # a file that became a folder
             new_id = self._tree_with(subtree, sub)
-            if len(self._repo[new_id].peel(pygit2.Tree)) == 0:
+            if new_id is None:  # emptied: git keeps no empty folders
                 if tb.get(name) is not None:
                     tb.remove(name)
             else:
                 tb.insert(name, new_id, FileMode.TREE)
-        return tb.write()
+        return tb.write() if len(tb) else None
 
     def tree_paths(self, tree_or_commit: str) -> list[str]:
         obj = self._repo[tree_or_commit]

@@ -101,6 +101,9 @@ def main() -> None:
         make_tree(ours, a.files)
         make_tree(theirs, a.files)
         print(f"generated 2 x {a.files} files in {time.perf_counter() - t:.1f} s", flush=True)
+        # Start both from files already on disk (as a user's are), not from dirty pages a
+        # flush would charge to whichever side runs first.
+        os.sync()
 
         # -- first snapshot
         def snap_ours() -> None:
