@@ -105,17 +105,30 @@ def main() -> None:
         # flush would charge to whichever side runs first.
         os.sync()
 
-        # -- first snapshot
+        # -- first snapshot. This disk's write speed swings 2-3x from one run to the next
+        # (dirty-page throttling), so each side runs twice, alternating, and the best counts.
         def snap_ours() -> None:
             repo = Repo.init(ours)
             c = Committer(repo, "bench", size_limit=10**9, ignore=IgnoreRules())
-            c.commit(repo.changed_paths())
+            c.commit_all()
 
-        t_ours = timed(snap_ours)
-        git(theirs, "init", "-q", "-b", "main")
-        t_git = timed(lambda: (git(theirs, "add", "-A"), git(theirs, "commit", "-q", "-m", "s")))
-        rows.append(("first snapshot (whole folder)", f"{t_ours:.2f} s", f"{t_git:.2f} s",
-                     f"{t_ours / t_git:.2f}x (target <= 1.0x)"))
+        def snap_git() -> None:
+            git(theirs, "init", "-q", "-b", "main")
+            git(theirs, "add", "-A")
+            git(theirs, "commit", "-q", "-m", "s")
+
+        t_ours, t_git = [], []
+        for order in ((snap_ours, snap_git), (snap_git, snap_ours)):
+            for fn in order:
+                shutil.rmtree((ours if fn is snap_ours else theirs) / ".git",
+                              ignore_errors=True)
+                os.sync()
+                (t_ours if fn is snap_ours else t_git).append(timed(fn))
+        rows.append(("first snapshot (whole folder), best of 2", f"{min(t_ours):.2f} s",
+                     f"{min(t_git):.2f} s",
+                     f"{min(t_ours) / min(t_git):.2f}x (target <= 1.0x; runs: "
+                     f"{', '.join(f'{t:.0f}' for t in t_ours)} vs "
+                     f"{', '.join(f'{t:.0f}' for t in t_git)} s)"))
 
         # -- one save -> commit
         repo = Repo(ours)
