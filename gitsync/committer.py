@@ -60,7 +60,11 @@ class Committer:
         """Whether a path is one gitsync commits (cheap: called for every event)."""
         if self.ignore.matches(relpath):
             return False
-        return not self.repo.is_ignored(relpath)
+        if not self.repo.is_ignored(relpath):
+            return True
+        # git keeps tracking a committed file that a .gitignore rule matches; so do we.
+        head = self.repo.head_id()
+        return head is not None and self.repo.entry_at(head, relpath) is not None
 
     def expand(self, paths: Iterable[str]) -> list[str]:
         """Replace directory paths by the files under them, on disk and in the index."""
@@ -92,8 +96,10 @@ class Committer:
     def commit(self, paths: Iterable[str], *, whole_tree: bool = False,
                progress: Callable[[int, int], None] | None = None,
                defer_index: bool = False) -> BatchResult:
-        # A scan lists files (git status), not folders: only watcher events need expanding.
-        todo = (sorted(p for p in paths if self.wanted(p)) if whole_tree
+        # A scan lists files (git status), not folders, and git has already left out what
+        # .gitignore and .git/info/exclude ignore: only watcher events need expanding and
+        # asking libgit2 about ignore rules.
+        todo = (sorted(p for p in paths if not self.ignore.matches(p)) if whole_tree
                 else self.expand(paths))
         if not todo:
             return BatchResult(None, (), ())

@@ -275,3 +275,16 @@ def test_bulk_staging_matches_path_by_path(tmp_path: Path) -> None:
     assert out.commit is not None and len(out.commit.changes) == len(names)
     assert git(repo.workdir, "ls-files") == "link-to-dir\n"
     fsck_clean(repo.workdir)
+
+
+def test_a_tracked_file_matching_gitignore_stays_tracked(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo.workdir / "build.log").write_text("kept on purpose\n")
+    commit(repo, "build.log")
+    (repo.workdir / ".gitignore").write_text("*.log\n")
+    c = Committer(repo, "laptop", size_limit=10**9, ignore=IgnoreRules())
+    assert c.wanted("build.log")  # committed before the rule: git still tracks it
+    assert not c.wanted("other.log")
+    (repo.workdir / "build.log").write_text("changed\n")
+    assert c.commit(["build.log"]).commit is not None
+    assert git(repo.workdir, "show", "HEAD:build.log") == "changed\n"
