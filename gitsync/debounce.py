@@ -44,10 +44,6 @@ class Debouncer:
             p.last = now
             p.deleted = deleted
 
-    def touch_all(self, paths: Iterable[str], now: float) -> None:
-        for path in paths:
-            self.touch(path, now)
-
     def _quiet_for(self, p: _Pending) -> float:
         return self.debounce + (self.delete_delay if p.deleted else 0.0)
 

@@ -18,7 +18,7 @@ from typing import Any
 from gitsync.committer import Committer
 from gitsync.config import Config, FolderConfig, Paths, folder_key, load_config, save_config
 from gitsync.conflicts import ConflictRecord
-from gitsync.errors import FolderError, GitsyncError, UserError
+from gitsync.errors import FolderError, UserError
 from gitsync.ignore import IgnoreRules, exclude_patterns
 from gitsync.repo import Entry, Repo, init_bare, is_inside_repo
 
@@ -201,7 +201,7 @@ def unregister(paths: Paths, dir_arg: str) -> FolderConfig:
     return fc
 
 
-__all__ = ["GitsyncError", "find_folder", "folder_for", "register", "resolve_path",
+__all__ = ["clone_folder", "find_folder", "folder_for", "register", "resolve_path",
            "unregister"]
 
 
@@ -272,39 +272,32 @@ def _merge_in_existing(repo: Repo, device: str) -> list[ConflictRecord]:
     theirs_device = repo.commit_device(head) or "remote"
     when = now_utc()
     records = []
+    taken = lambda c: (repo.workdir / c).exists()  # noqa: E731
     for change in repo.diff_commits(None, head, renames=False):
         path = change.new_path
         assert path is not None and change.new is not None
         check_path(path)
         clash = _file_in_the_way(repo.workdir, path)
-        if clash is not None:  # a file here where the remote has a folder: rename theirs
-            cpath = copy_name(clash, theirs_device, when,
-                              lambda c: (repo.workdir / c).exists()) + path[len(clash):]
-            updater.write_one(cpath, change.new)
-            rec = ConflictRecord(
-                id=record_id(path, None, change.new.oid), path=path, copy_path=cpath,
-                kind="path", base=None, ours=None, theirs=change.new.oid, ours_device=device,
-                theirs_device=theirs_device, time=when)
-            updater.write_one(rec.record_path,
-                              Entry(repo.write_blob(rec.dumps()), MODE_BLOB))
-            records.append(rec)
-            continue
         full = repo.workdir / path
-        disk = repo.disk_entry(path)
-        if not full.exists() and not full.is_symlink():
+        if clash is None and not full.exists() and not full.is_symlink():
             updater.write_one(path, change.new)
-        elif disk is None or disk.oid != change.new.oid:
-            cpath = copy_name(path, theirs_device, when, lambda c: (repo.workdir / c).exists())
-            updater.write_one(cpath, change.new)
-            rec = ConflictRecord(
-                id=record_id(path, disk.oid if disk else None, change.new.oid), path=path,
-                copy_path=cpath, kind="add-add", base=None,
-                ours=repo.write_blob((repo.workdir / path).read_bytes()) if disk else None,
-                theirs=change.new.oid, ours_device=device, theirs_device=theirs_device,
-                time=when)
-            updater.write_one(rec.record_path,
-                              Entry(repo.write_blob(rec.dumps()), MODE_BLOB))
-            records.append(rec)
+            continue
+        disk = None if clash is not None else repo.disk_entry(path)
+        if disk is not None and disk.oid == change.new.oid:
+            continue
+        if clash is not None:  # a file here where the remote has a folder: rename theirs
+            cpath = copy_name(clash, theirs_device, when, taken) + path[len(clash):]
+        else:
+            cpath = copy_name(path, theirs_device, when, taken)
+        updater.write_one(cpath, change.new)
+        # Ours is the file here; its blob is written by the first snapshot that follows.
+        rec = ConflictRecord(
+            id=record_id(path, disk.oid if disk else None, change.new.oid), path=path,
+            copy_path=cpath, kind="path" if clash is not None else "add-add", base=None,
+            ours=disk.oid if disk else None, theirs=change.new.oid, ours_device=device,
+            theirs_device=theirs_device, time=when)
+        updater.write_one(rec.record_path, Entry(repo.write_blob(rec.dumps()), MODE_BLOB))
+        records.append(rec)
     return records
 
 

@@ -7,11 +7,7 @@ no argument parsing: that is the edges' job.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +29,7 @@ from gitsync.repo import DEVICE_TRAILER, Repo
 from gitsync.revspec import parse_time
 from gitsync.sync import Syncer, SyncOutcome
 from gitsync.worker import read_state
+from gitsync.worktree import WorktreeUpdater
 
 logger = logging.getLogger(__name__)
 
@@ -207,9 +204,8 @@ class Service:
         repo = self._repo(fc)
         commit = (self.resolve_rev(repo, rev) if rev
                   else self._default_restore_rev(repo, fc, rel))
-        data, mode = repo.read_file(commit, rel)
-        target = fc.path / rel
-        _write_atomically(target, data, mode)
+        repo.read_file(commit, rel)  # a clear error when it is not there
+        WorktreeUpdater(repo).write_one(rel, repo.entry_at(commit, rel))
         committer = self._committer(config, fc, repo)
         when = datetime.fromtimestamp(repo.commit_info(commit, with_changes=False).time)
         msg = (f"{fc.device}: restored {rel} from {when:%Y-%m-%d %H:%M} ({commit[:10]})\n\n"
@@ -313,32 +309,3 @@ def _committing(committer: Committer) -> Callable[[list[str]], None]:
         committer.commit(paths)
 
     return commit
-
-
-def _write_atomically(target: Path, data: bytes, mode: int) -> None:
-    """Temp file in the same directory, fsync, rename: a crash leaves old or new, never half."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if mode == 0o120000:  # a symlink: its blob is the link target
-        tmp = target.with_name(f".gitsync-tmp-{os.getpid()}-{target.name}")
-        os.symlink(os.fsdecode(data), tmp)
-        os.replace(tmp, target)
-        return
-    fd, tmpname = tempfile.mkstemp(prefix=".gitsync-tmp-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        perm = 0o755 if mode == 0o100755 else 0o644
-        with contextlib.suppress(FileNotFoundError):
-            perm = (stat.S_IMODE(target.stat().st_mode) & ~0o111) | (perm & 0o111)
-        os.chmod(tmpname, perm)
-        os.replace(tmpname, target)
-    except BaseException:
-        Path(tmpname).unlink(missing_ok=True)
-        raise
-    dfd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)

@@ -97,25 +97,6 @@ class Syncer:
         tip = self.transport.ls_remote(REMOTE, self.branch)
         return tip != self.repo.ref_target(self.tracking_ref)
 
-    # ------------------------------------------------------------------ push only
-    def push(self) -> str | None:
-        """Push HEAD if the remote does not have it yet; returns the pushed commit id."""
-        head = self.repo.head_id()
-        if head is None:
-            return None
-        known_id = self.repo.ref_target(self.tracking_ref)
-        if known_id == head:
-            return None
-        try:
-            self.transport.push(REMOTE, head, f"refs/heads/{self.branch}", expect=known_id)
-        except PushRejected as e:
-            raise RemoteError(
-                f"the remote {self.remote_url} has commits this device does not have yet",
-                hint="they are merged at the next sync round",
-            ) from e
-        self._set_tracking(head)
-        return head
-
     def _set_tracking(self, oid: str) -> None:
         # git updates the tracking ref itself when pushing to a named remote; set it if not.
         now_id = self.repo.ref_target(self.tracking_ref)
@@ -175,8 +156,8 @@ class Syncer:
                                        keep[p])
                 outcome.conflicts.clear()
                 continue
-            self.repo.move_branch(self.branch, target, head,
-                                  f"gitsync: {action} with {self.remote_url}")
+            self.repo.update_ref(f"refs/heads/{self.branch}", target, head,
+                                 f"gitsync: {action} with {self.remote_url}")
             self._update_index(head, target, applied)
             self._record_waiting(head, applied, skip=keep)
             outcome.action, outcome.head = action, target
@@ -382,7 +363,8 @@ class Syncer:
                    + "".join(f"Conflict: {r.path}\n" for r in records)
                    + f"{'' if not records else chr(10)}{DEVICE_TRAILER}: {self.device}\n")
             new = self.repo.create_commit(tree, [head], msg, self.repo.author(self.device))
-            self.repo.move_branch(self.branch, new, head, "gitsync: commit a waiting file")
+            self.repo.update_ref(f"refs/heads/{self.branch}", new, head,
+                                 "gitsync: commit a waiting file")
             # The disk keeps the user's save until the editor lets go; then the merged
             # version is written (retry_waiting), since the disk still equals what we saw.
             others = {k: v for k, v in updates.items() if k != p}

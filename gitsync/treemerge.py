@@ -124,7 +124,7 @@ class Merger3:
         for path, t_entry in t_added.items():
             o_entry = o_added.get(path)
             if o_entry is None:
-                o_entry = self._ours_entry_now(ours, path)
+                o_entry = self.repo.entry_at(ours, path)
             if o_entry is None:
                 self._take_theirs(out, path, t_entry, ours)
             elif o_entry.oid != t_entry.oid or o_entry.mode != t_entry.mode:
@@ -138,9 +138,6 @@ class Merger3:
         self._ours = ours_commit
         self._merge_content(out, path, base, ours, theirs)
         return out
-
-    def _ours_entry_now(self, ours: str, path: str) -> Entry | None:
-        return self.repo.entry_at(ours, path)
 
     def _take_theirs(self, out: TreeMerge, path: str, entry: Entry, ours: str) -> None:
         current = self.repo.entry_at(ours, path)

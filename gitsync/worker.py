@@ -110,7 +110,6 @@ class FolderWorker:
         self._thread = threading.Thread(target=self._run, name=f"worker:{folder.path.name}")
         self._watcher = (FolderWatcher(folder.path, self._on_fs_event, self.request_rescan)
                          if watch else None)
-        self._stopped = threading.Event()
         self._sync_due = False
         self._next_sync_try = 0.0
         self._backoff = 1.0
@@ -205,7 +204,6 @@ class FolderWorker:
         finally:
             self.state.state = "stopped"
             self._save_state()
-            self._stopped.set()
 
     def _next_message(self) -> tuple[str, Any] | None:
         deadline = self.debouncer.next_deadline()
@@ -232,10 +230,11 @@ class FolderWorker:
         if removed:
             self._publish("lock-recovered", f"removed {len(removed)} stale git lock(s)",
                           locks=[str(p) for p in removed])
+        # Before the scan: files waiting for their editor hold old content that is no edit.
+        self.state.waiting = {p: w.get("why", "") for p, w in self.syncer.load_waiting().items()}
         if not self._check_pause():
             self._full_scan()
         self.state.state = "paused" if self.state.reason else "watching"
-        self.state.waiting = {p: w.get("why", "") for p, w in self.syncer.load_waiting().items()}
         self._sync_due = True
         self._save_state()
 
@@ -322,9 +321,9 @@ class FolderWorker:
         if self.repo.pause_reason():
             self.debouncer.requeue(paths, self.clock())
             return
-        held = self.syncer.held_paths(paths)
-        if self.state.waiting:
-            held |= set(self._absorb(paths))
+        held: set[str] = set()
+        if self.state.waiting:  # both read the waiting file: skip it when nothing waits
+            held = self.syncer.held_paths(paths) | set(self._absorb(paths))
         if held:
             paths = [p for p in paths if p not in held]
             whole_tree = False

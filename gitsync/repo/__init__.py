@@ -510,29 +510,14 @@ class Repo(TreeOps):
 
     # ----------------------------------------------------------------- history
     def _tree_changes(self, old: pygit2.Tree | None, new: pygit2.Tree | None) -> list[FileChange]:
-        if old is None and new is None:
-            return []
-        if old is None:
-            assert new is not None
-            diff = new.diff_to_tree(swap=True)
-        elif new is None:
-            diff = old.diff_to_tree()
-        else:
-            diff = old.diff_to_tree(new)
-        diff.find_similar(flags=DiffFind.FIND_RENAMES | DiffFind.FIND_EXACT_MATCH_ONLY)
-        out: list[FileChange] = []
-        for delta in diff.deltas:
-            status = delta.status_char()
-            if status == "A":
-                out.append(FileChange(delta.new_file.path, ChangeKind.ADDED))
-            elif status == "D":
-                out.append(FileChange(delta.old_file.path, ChangeKind.DELETED))
-            elif status == "R":
-                out.append(FileChange(delta.new_file.path, ChangeKind.RENAMED,
-                                      delta.old_file.path))
-            else:
-                out.append(FileChange(delta.new_file.path, ChangeKind.MODIFIED))
-        return out
+        kinds = {"A": ChangeKind.ADDED, "D": ChangeKind.DELETED, "R": ChangeKind.RENAMED,
+                 "M": ChangeKind.MODIFIED}
+        found = DiffFind.FIND_RENAMES | DiffFind.FIND_EXACT_MATCH_ONLY
+        return [
+            FileChange(c.new_path or c.old_path or "", kinds[c.status],
+                       c.old_path if c.status == "R" else None)
+            for c in self.diff_trees(old, new, found)
+        ]
 
     def commit_info(self, oid: str, *, with_changes: bool = True) -> CommitInfo:
         commit = self._repo[oid].peel(pygit2.Commit)
@@ -617,11 +602,6 @@ class Repo(TreeOps):
         index.read(False)
         return [e.path for e in index if e.path.startswith(prefixes)]
 
-    def tracked(self, path: str) -> bool:
-        index = self._repo.index
-        index.read(False)
-        return path in index
-
     def count_unpushed(self, remote_ref: str) -> int | None:
         hid = self.head_id()
         if hid is None:
@@ -649,18 +629,6 @@ class Repo(TreeOps):
             return str(self._repo.remotes[name].url)
         except KeyError:
             return None
-
-    def update_ref(self, name: str, new: str, expected_old: str | None) -> None:
-        """Compare-and-swap a ref: fails if it no longer points at EXPECTED_OLD."""
-        ref = self._repo.references.get(name)
-        if ref is None:
-            if expected_old is not None:
-                raise RepoError(f"{name} vanished while updating it")
-            self._repo.references.create(name, pygit2.Oid(hex=new), force=False)
-            return
-        if str(ref.target) != expected_old:
-            raise RepoError(f"{name} moved while updating it", hint="will retry")
-        ref.set_target(pygit2.Oid(hex=new))
 
 
 def _feed(stdin: IO[bytes], paths: list[str]) -> None:

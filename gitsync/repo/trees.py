@@ -58,9 +58,6 @@ class TreeOps:
         ref = self._repo.references.get(name)
         return str(ref.resolve().target) if ref is not None else None
 
-    def has_object(self, oid: str) -> bool:
-        return pygit2.Oid(hex=oid) in self._repo
-
     def commit_device(self, oid: str) -> str | None:
         msg = self._repo[oid].peel(pygit2.Commit).message
         for line in msg.splitlines():
@@ -68,32 +65,39 @@ class TreeOps:
                 return line.split(":", 1)[1].strip() or None
         return None
 
-    def commit_tree_id(self, oid: str) -> str:
-        return str(self._repo[oid].peel(pygit2.Commit).tree_id)
-
-    # ------------------------------------------------------------------ trees
     def diff_commits(self, a: str | None, b: str, *, renames: bool = True) -> list[TreeChange]:
         """Changes from commit A (None: the empty tree) to commit B, renames detected."""
-        new_tree = self._repo[b].peel(pygit2.Commit).tree
-        if a is None:
-            diff = new_tree.diff_to_tree(swap=True)
+        old = self._repo[a].peel(pygit2.Commit).tree if a is not None else None
+        new = self._repo[b].peel(pygit2.Commit).tree
+        return self.diff_trees(old, new, DiffFind.FIND_RENAMES if renames else None)
+
+    def diff_trees(self, old: pygit2.Tree | None, new: pygit2.Tree | None,
+                   find: DiffFind | None) -> list[TreeChange]:
+        """Changes from tree OLD to tree NEW (None: empty); FIND: rename detection flags."""
+        if old is None and new is None:
+            return []
+        if old is None:
+            assert new is not None
+            diff = new.diff_to_tree(swap=True)
+        elif new is None:
+            diff = old.diff_to_tree()
         else:
-            diff = self._repo[a].peel(pygit2.Commit).tree.diff_to_tree(new_tree)
-        if renames:
-            diff.find_similar(flags=DiffFind.FIND_RENAMES)
+            diff = old.diff_to_tree(new)
+        if find is not None:
+            diff.find_similar(flags=find)
         out: list[TreeChange] = []
         for d in diff.deltas:
             s = d.status_char()
-            old = Entry(str(d.old_file.id), int(d.old_file.mode)) if s != "A" else None
-            new = Entry(str(d.new_file.id), int(d.new_file.mode)) if s != "D" else None
-            if s in ("A",):
-                out.append(TreeChange("A", None, d.new_file.path, None, new))
+            old_e = Entry(str(d.old_file.id), int(d.old_file.mode)) if s != "A" else None
+            new_e = Entry(str(d.new_file.id), int(d.new_file.mode)) if s != "D" else None
+            if s == "A":
+                out.append(TreeChange("A", None, d.new_file.path, None, new_e))
             elif s == "D":
-                out.append(TreeChange("D", d.old_file.path, None, old, None))
+                out.append(TreeChange("D", d.old_file.path, None, old_e, None))
             elif s == "R":
-                out.append(TreeChange("R", d.old_file.path, d.new_file.path, old, new))
+                out.append(TreeChange("R", d.old_file.path, d.new_file.path, old_e, new_e))
             else:  # M, T (type change)
-                out.append(TreeChange("M", d.old_file.path, d.new_file.path, old, new))
+                out.append(TreeChange("M", d.old_file.path, d.new_file.path, old_e, new_e))
         return out
 
     def entry_at(self, commit: str | None, path: str) -> Entry | None:
@@ -185,13 +189,6 @@ class TreeOps:
                 tb.insert(name, new_id, FileMode.TREE)
         return tb.write() if len(tb) else None
 
-    def tree_paths(self, tree_or_commit: str) -> list[str]:
-        obj = self._repo[tree_or_commit]
-        tree = obj.peel(pygit2.Tree)
-        index = pygit2.Index()
-        index.read_tree(tree)
-        return [e.path for e in index]
-
     def create_commit(self, tree: str, parents: list[str], message: str,
                       author: pygit2.Signature) -> str:
         """Write a commit object without moving any ref."""
@@ -237,12 +234,11 @@ class TreeOps:
         finally:
             os.close(fd)
 
-    def move_branch(self, branch: str, new: str, expected_old: str | None,
-                    message: str = "gitsync") -> None:
-        """Compare-and-swap refs/heads/BRANCH from EXPECTED_OLD to NEW."""
+    def update_ref(self, name: str, new: str, expected_old: str | None,
+                   message: str = "gitsync") -> None:
+        """Compare-and-swap ref NAME from EXPECTED_OLD (None: must not exist) to NEW."""
         from gitsync.errors import RepoError
 
-        name = f"refs/heads/{branch}"
         ref = self._repo.references.get(name)
         if ref is None:
             if expected_old is not None:
