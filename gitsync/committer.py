@@ -13,33 +13,13 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 from gitsync.ignore import IgnoreRules
-from gitsync.model import ChangeKind, CommitInfo, FileChange
-from gitsync.repo import DEVICE_TRAILER, Repo, StagedPath
+from gitsync.messages import batch_message
+from gitsync.model import CommitInfo
+from gitsync.repo import Repo, StagedPath
 
 logger = logging.getLogger(__name__)
-
-_ORDER = {ChangeKind.ADDED: 0, ChangeKind.MODIFIED: 1, ChangeKind.RENAMED: 2,
-          ChangeKind.DELETED: 3}
-
-
-def commit_message(device: str, changes: list[FileChange], *, shown: int = 2) -> str:
-    """``laptop: edited notes.txt, added report.docx (+3 more)`` plus a device trailer."""
-    ordered = sorted(changes, key=lambda c: (_ORDER[c.kind], c.path))
-    parts = []
-    for c in ordered[:shown]:
-        name = PurePosixPath(c.path).name
-        if c.kind == ChangeKind.RENAMED and c.old_path:
-            parts.append(f"renamed {PurePosixPath(c.old_path).name} to {name}")
-        else:
-            parts.append(f"{c.kind.value} {name}")
-    summary = f"{device}: " + ", ".join(parts)
-    if len(ordered) > shown:
-        summary += f" (+{len(ordered) - shown} more)"
-    return f"{summary}\n\n{DEVICE_TRAILER}: {device}\n"
-
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -105,7 +85,7 @@ class Committer:
             return BatchResult(None, (), ())
         outcome = self.repo.commit_paths(
             todo, device=self.device, size_limit=self.size_limit,
-            message_for=lambda changes: commit_message(self.device, changes),
+            message_for=lambda changes: batch_message(self.device, changes),
             progress=progress, whole_tree=whole_tree, defer_index=defer_index,
         )
         retry = tuple(h for h in outcome.held_back if h.status in ("unstable", "unreadable"))

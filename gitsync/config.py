@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from gitsync.errors import ConfigError
+from gitsync.fsutil import atomic_write
 
 APP = "gitsync"
 
@@ -144,6 +147,11 @@ class Paths:
     def lock_file(self) -> Path:
         return self.state_dir / "daemon.lock"
 
+    @property
+    def socket_file(self) -> Path:
+        """The running daemon's local door (see gitsync.channel)."""
+        return self.state_dir / "daemon.sock"
+
     def folder_state_file(self, key: str) -> Path:
         return self.state_dir / "folders" / f"{key}.json"
 
@@ -221,45 +229,25 @@ def load_config(paths: Paths) -> Config:
     return Config(settings, folders)
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return _toml_str(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {v!r} to TOML")
-
-
-def _toml_str(s: str) -> str:
-    out = s.replace("\\", "\\\\").replace('"', '\\"')
-    out = "".join(c if c >= " " or c == "\t" else f"\\u{ord(c):04x}" for c in out)
-    return f'"{out}"'
-
-
 def dump_config(config: Config) -> str:
-    lines = ["# gitsync configuration. Settings: see 'gitsync run --help' or the README.", ""]
-    lines.append("[settings]")
-    for k, v in sorted(config.settings.items()):
-        lines.append(f"{k} = {_toml_value(v)}")
+    doc: dict[str, Any] = {"settings": {k: _plain(v) for k, v in sorted(config.settings.items())}}
+    folders: dict[str, Any] = {}
     for key in sorted(config.folders):
         fc = config.folders[key]
-        lines += ["", f"[folders.{_toml_str(key)}]", f"device = {_toml_str(fc.device)}",
-                  f"remote = {_toml_str(fc.remote)}", f"branch = {_toml_str(fc.branch)}"]
-        for k, v in sorted(fc.overrides.items()):
-            lines.append(f"{k} = {_toml_value(v)}")
-    return "\n".join(lines) + "\n"
+        entry = {"device": fc.device, "remote": fc.remote, "branch": fc.branch}
+        entry.update({k: _plain(v) for k, v in sorted(fc.overrides.items())})
+        folders[key] = entry
+    if folders:
+        doc["folders"] = folders
+    header = "# gitsync configuration. Settings: see 'gitsync run --help' or the README.\n\n"
+    return header + tomli_w.dumps(doc, multiline_strings=False)
+
+
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
 
 
 def save_config(paths: Paths, config: Config) -> None:
     """Write atomically: a crash leaves either the old or the new file, never half of one."""
     paths.config_dir.mkdir(parents=True, exist_ok=True)
-    target = paths.config_file
-    tmp = target.with_name(target.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(dump_config(config))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    atomic_write(paths.config_file, dump_config(config))

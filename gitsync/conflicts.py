@@ -52,6 +52,18 @@ class ConflictRecord:
     hunks: tuple[Hunk, ...] = field(default=())
     in_document: bool = False  # the conflicts are shown inside the file (tracked changes)
 
+    @classmethod
+    def create(cls, *, path: str, copy_path: str | None, kind: str, base: str | None,
+               ours: str | None, theirs: str | None, ours_device: str, theirs_device: str,
+               time: float, hunks: tuple[Hunk, ...] = (), in_document: bool = False
+               ) -> ConflictRecord:
+        """The one way a conflict is recorded: its id follows from the path and the two
+        versions, so the same conflict found twice (a round retried) is one record."""
+        return cls(id=record_id(path, ours, theirs), path=path, copy_path=copy_path,
+                   kind=kind, base=base, ours=ours, theirs=theirs, ours_device=ours_device,
+                   theirs_device=theirs_device, time=time, hunks=tuple(hunks),
+                   in_document=in_document)
+
     @property
     def record_path(self) -> str:
         return f"{RECORD_DIR}/{self.id}.json"
@@ -69,7 +81,11 @@ class ConflictRecord:
 
     @classmethod
     def loads(cls, data: bytes) -> ConflictRecord:
-        d = json.loads(data)
+        return cls.from_json(json.loads(data))
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ConflictRecord:
+        d = {k: v for k, v in d.items() if k != "record_path"}
         hunks = tuple(Hunk(**h) for h in d.pop("hunks", []))
         return cls(**d, hunks=hunks)
 

@@ -3,6 +3,10 @@
 It takes the per-home daemon lock, starts one :class:`FolderWorker` per folder, picks up
 folders registered or forgotten while it runs (it re-reads the config when the file
 changes), and on SIGINT/SIGTERM stops every worker, each committing what is pending first.
+
+It also listens on the local channel (``state/daemon.sock``): a CLI command that writes a
+folder (``sync``, ``restore``, ``resolve``) arrives there and is run by that folder's
+worker, so the daemon stays the folder's one writer.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from gitsync.channel import ChannelServer
 from gitsync.config import Paths, load_config
 from gitsync.daemon_lock import DaemonLock
-from gitsync.errors import GitsyncError
+from gitsync.errors import FolderError, GitsyncError, UserError
 from gitsync.events import Event, EventBus
+from gitsync.operations import OPERATIONS
 from gitsync.worker import FolderWorker
 
 logger = logging.getLogger(__name__)
@@ -30,6 +36,11 @@ class AlreadyRunning(Exception):
         self.pid = pid
 
 
+class NotServed(FolderError):
+    """The daemon runs no worker for the folder a request names (not registered, missing,
+    or failed to start); the caller may write the folder itself once it can own it."""
+
+
 class Daemon:
     def __init__(self, paths: Paths, flags: Mapping[str, Any] | None = None,
                  bus: EventBus | None = None) -> None:
@@ -40,8 +51,34 @@ class Daemon:
         self.stop_event = threading.Event()
         self._lock = DaemonLock(paths)
         self._config_mtime: float | None = None
+        self._workers_lock = threading.RLock()
+        self._channel = ChannelServer(paths.socket_file, self.handle_request)
+
+    def handle_request(self, request: dict[str, Any]) -> Any:
+        """Run a CLI's request on the worker that owns its folder; its encoded result."""
+        op = OPERATIONS.get(str(request.get("op")))
+        if op is None:
+            raise UserError(f"unknown request {request.get('op')!r}")
+        key = str(request.get("folder"))
+        args = request.get("args") or {}
+        if not isinstance(args, dict):
+            raise UserError("request arguments must be an object")
+        with self._workers_lock:
+            worker = self.workers.get(key)
+            if worker is None:  # registered a moment ago: start it now
+                self._config_mtime = None
+                self._reconcile()
+                worker = self.workers.get(key)
+        if worker is None:
+            raise NotServed(f"the daemon does not sync {key}", path=key)
+        result = worker.call(lambda parts: op.run(parts, **args)).result()
+        return op.encode(result)
 
     def _reconcile(self) -> None:
+        with self._workers_lock:
+            self._reconcile_locked()
+
+    def _reconcile_locked(self) -> None:
         try:
             mtime = self.paths.config_file.stat().st_mtime
         except FileNotFoundError:
@@ -87,6 +124,11 @@ class Daemon:
                 signal.signal(sig, lambda *_: self.stop_event.set())
         try:
             self._reconcile()
+            try:
+                self._channel.start()
+            except OSError as e:
+                logger.error("cannot listen on %s (%s): commands that write a folder will "
+                             "wait for this daemon to stop", self.paths.socket_file, e)
             if not self.workers:
                 logger.warning("no synced folders yet; register one with 'gitsync init DIR'")
             if on_ready:
@@ -94,10 +136,12 @@ class Daemon:
             while not self.stop_event.wait(CONFIG_CHECK_S):
                 self._reconcile()
         finally:
+            self._channel.stop()
             logger.info("stopping: committing pending changes")
-            for worker in self.workers.values():
-                worker.stop()
-            self.workers.clear()
+            with self._workers_lock:
+                for worker in self.workers.values():
+                    worker.stop()
+                self.workers.clear()
             self._lock.release()
             logger.info("stopped")
 

@@ -261,7 +261,7 @@ def clone_folder(
 
 def _merge_in_existing(repo: Repo, device: str) -> list[ConflictRecord]:
     """Write the cloned files around what the folder already holds (see clone_folder)."""
-    from gitsync.conflicts import copy_name, now_utc, record_id
+    from gitsync.conflicts import copy_name, now_utc
     from gitsync.repo.trees import MODE_BLOB
     from gitsync.worktree import WorktreeUpdater, check_path
 
@@ -291,8 +291,8 @@ def _merge_in_existing(repo: Repo, device: str) -> list[ConflictRecord]:
             cpath = copy_name(path, theirs_device, when, taken)
         updater.write_one(cpath, change.new)
         # Ours is the file here; its blob is written by the first snapshot that follows.
-        rec = ConflictRecord(
-            id=record_id(path, disk.oid if disk else None, change.new.oid), path=path,
+        rec = ConflictRecord.create(
+            path=path,
             copy_path=cpath, kind="path" if clash is not None else "add-add", base=None,
             ours=disk.oid if disk else None, theirs=change.new.oid, ours_device=device,
             theirs_device=theirs_device, time=when)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import tempfile
 from pathlib import Path
 
 
@@ -13,6 +15,54 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes | str, *, perm: int | None = None,
+                 durable: bool = True) -> None:
+    """Replace PATH with DATA so that a crash leaves the old file or the new one, never half.
+
+    The data goes to a temp file in the same directory (named ``.gitsync-tmp-*``, which the
+    watcher and the committer ignore), then is renamed over PATH. DURABLE (the default)
+    fsyncs the file before the rename and the directory after it; a caller that writes many
+    files and flushes the filesystem once afterwards (``syncfs``) passes False. PERM is the
+    new file's permission bits; by default an existing file's are kept, else the umask's.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if perm is None:
+        try:
+            perm = stat.S_IMODE(path.lstat().st_mode)
+        except FileNotFoundError:
+            perm = 0o666 & ~umask()
+    fd, tmpname = tempfile.mkstemp(prefix=".gitsync-tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            if durable:
+                os.fsync(fh.fileno())
+        os.chmod(tmpname, perm)
+        os.replace(tmpname, path)
+    except BaseException:
+        Path(tmpname).unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in directory PATH survive a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def syncfs(path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class ChangeKind(StrEnum):
@@ -46,6 +47,14 @@ class CommitInfo:
                 for c in self.changes
             ],
         }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CommitInfo:
+        return cls(id=d["id"], message=d["message"], summary=d["summary"], author=d["author"],
+                   device=d["device"], time=int(d["time"]), offset=int(d.get("offset", 0)),
+                   parents=tuple(d["parents"]),
+                   changes=tuple(FileChange(c["path"], ChangeKind(c["kind"]), c["old_path"])
+                                 for c in d["changes"]))
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
+from gitsync.backoff import Backoff
 from gitsync.errors import RepoError, UserError
 from gitsync.remoteurl import RemoteKind, RemoteUrlError, parse_url
 from gitsync.transport import DEFAULT_SSH_COMMAND
@@ -283,30 +284,6 @@ def _quiet_stdout() -> None:
 # -- client side: runs on the device -----------------------------------------------------------
 
 
-class Backoff:
-    """Delays between attempts to open the stream: 1 s doubling up to a cap (5 minutes).
-
-    A stream that stayed connected for ``stable_after`` seconds counts as healthy, so the next
-    break retries after ``start`` again; a host that drops every stream at once keeps backing
-    off. Pure: the caller passes how long the last attempt was connected.
-    """
-
-    def __init__(self, start: float = BACKOFF_START, cap: float = BACKOFF_CAP,
-                 stable_after: float = 30.0) -> None:
-        self.start = start
-        self.cap = cap
-        self.stable_after = stable_after
-        self._next = start
-
-    def next_delay(self, connected_for: float | None) -> float:
-        """Seconds to wait after an attempt; ``connected_for`` is None if it never connected."""
-        if connected_for is not None and connected_for >= self.stable_after:
-            self._next = self.start
-        delay = self._next
-        self._next = min(self._next * 2, self.cap)
-        return delay
-
-
 class RemoteRefStream:
     """Keeps ``ssh HOST <remote_command> watch-refs PATH BRANCH`` running for one SSH remote.
 
@@ -401,7 +378,7 @@ class RemoteRefStream:
     # -- the thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(BACKOFF_START, BACKOFF_CAP)
         failing = False
         while not self._stopping.is_set():
             try:

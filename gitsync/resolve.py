@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gitsync.conflicts import RECORD_DIR, ConflictRecord
 from gitsync.errors import PathError, UserError
-from gitsync.repo import DEVICE_TRAILER, CommitInfo, Repo
+from gitsync.messages import commit_message
+from gitsync.model import CommitInfo
+from gitsync.repo import Repo
 from gitsync.worktree import WorktreeUpdater
 
 logger = logging.getLogger(__name__)
@@ -49,13 +52,21 @@ class Resolution:
     choice: str
     commit: CommitInfo | None
 
+    def to_json(self) -> dict[str, Any]:
+        return {"resolved": self.record.to_json(), "choice": self.choice,
+                "commit": self.commit.to_json() if self.commit else None}
 
-def resolve(repo: Repo, rel: str, *, device: str, choice: str, with_file: Path | None = None
-            ) -> Resolution:
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Resolution:
+        return cls(ConflictRecord.from_json(d["resolved"]), d["choice"],
+                   CommitInfo.from_json(d["commit"]) if d["commit"] else None)
+
+
+def resolve(repo: Repo, updater: WorktreeUpdater, rel: str, *, device: str, choice: str,
+            with_file: Path | None = None) -> Resolution:
     """CHOICE is "ours" (keep what is at the path), "theirs" (the conflict copy's version),
     or "file" (WITH_FILE's content)."""
     rec = find_conflict(repo, rel)
-    updater = WorktreeUpdater(repo)
     data: bytes | None
     if choice == "ours":
         data = None
@@ -85,8 +96,8 @@ def resolve(repo: Repo, rel: str, *, device: str, choice: str, with_file: Path |
     updater.write_one(rec.record_path, None)
     label = {"ours": "kept this version", "theirs": f"took {rec.theirs_device}'s version",
              "file": f"used {with_file.name if with_file else 'a file'}"}[choice]
-    msg = (f"{device}: resolved conflict in {Path(rec.path).name} ({label})\n\n"
-           f"Resolved: {rec.path}\n{DEVICE_TRAILER}: {device}\n")
+    msg = commit_message(device, f"resolved conflict in {Path(rec.path).name} ({label})",
+                         [f"Resolved: {rec.path}"])
     outcome = repo.commit_paths(touched, device=device, size_limit=2**63,
                                 message_for=lambda _c: msg)
     return Resolution(rec, choice, outcome.commit)

@@ -3,6 +3,11 @@
 Each function takes plain arguments, does one user-level operation, and returns gitsync's
 own dataclasses; errors are :class:`gitsync.errors.GitsyncError` subclasses. No printing,
 no argument parsing: that is the edges' job.
+
+One writer per folder: an operation that writes a folder (:mod:`gitsync.operations`) runs
+here only while this process holds the folder's owner lock (:mod:`gitsync.owner`). When a
+running daemon owns the folder, the request goes over the local channel to the daemon and
+that folder's worker runs it; reads (status, log, show, conflicts) never need either.
 """
 
 from __future__ import annotations
@@ -11,27 +16,37 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gitsync import channel
 from gitsync import folders as folder_registry
 from gitsync import resolve as resolve_mod
-from gitsync.committer import Committer
 from gitsync.config import Config, FolderConfig, Paths, folder_key, load_config
 from gitsync.conflicts import ConflictRecord
 from gitsync.daemon_lock import running_daemon_pid
 from gitsync.errors import FolderError, GitsyncError, PathError, RevisionError
+from gitsync.folderstate import read_state
 from gitsync.ignore import IgnoreRules
 from gitsync.model import CommitInfo, FileChange, FolderStatus, SkippedFile
+from gitsync.operations import OPERATIONS, RoundReport
+from gitsync.owner import FolderOwner
 from gitsync.patch import render_patch
-from gitsync.repo import DEVICE_TRAILER, Repo
+from gitsync.repo import Repo
+from gitsync.restore import default_restore_rev
 from gitsync.revspec import parse_time
-from gitsync.sync import Syncer, SyncOutcome
-from gitsync.worker import read_state
+from gitsync.round import FolderParts
+from gitsync.sync import SyncOutcome
+from gitsync.waiting import WaitingFiles
 from gitsync.worktree import WorktreeUpdater
 
 logger = logging.getLogger(__name__)
+
+OWNER_WAIT_S = 60.0  # how long a write waits for another CLI command on the same folder
+
+
+class FolderBusyError(FolderError):
+    """Another gitsync process kept writing the folder for longer than we waited."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +86,49 @@ class Service:
                               hint=f"restore it, or run 'gitsync forget {fc.path}'")
         return Repo(fc.path)
 
-    def _committer(self, config: Config, fc: FolderConfig, repo: Repo) -> Committer:
+    def _wanted(self, config: Config, fc: FolderConfig, repo: Repo) -> Callable[[str], bool]:
+        from gitsync.committer import Committer
+
         s = config.effective(fc)
         return Committer(repo, fc.device, size_limit=int(s["size_limit"]),
-                         ignore=IgnoreRules(s["ignore"]))
+                         ignore=IgnoreRules(s["ignore"])).wanted
+
+    # --------------------------------------------------------------- writes
+    def _write(self, fc: FolderConfig, op_name: str, **args: Any) -> Any:
+        """Run a write operation as the folder's one writer (see the module's docstring)."""
+        op = OPERATIONS[op_name]
+        owner = FolderOwner(self._repo(fc).gitdir)
+        deadline = time.monotonic() + OWNER_WAIT_S
+        while True:
+            if owner.try_acquire():
+                try:
+                    parts = FolderParts.build(fc, self.config().effective(fc))
+                    result = op.run(parts, **args)
+                    if op_name in ("restore", "resolve"):
+                        self._share(parts)
+                    return result
+                finally:
+                    owner.release()
+            if running_daemon_pid(self.paths) is not None:
+                try:
+                    return op.decode(channel.call(self.paths.socket_file, {
+                        "op": op_name, "folder": str(fc.path), "args": args}))
+                except channel.RemoteFailure as e:
+                    if e.kind != "NotServed":
+                        raise
+            if time.monotonic() > deadline:
+                raise FolderBusyError(
+                    f"another gitsync process (pid {owner.holder_pid()}) has been writing "
+                    f"{fc.path} for over {OWNER_WAIT_S:.0f} s", path=str(fc.path),
+                    hint="try again when it is done")
+            time.sleep(0.05)
+
+    def _share(self, parts: FolderParts) -> None:
+        """Push a local commit now if the remote is reachable; the daemon retries if not."""
+        try:
+            parts.syncer.sync(parts.committer)
+        except GitsyncError as e:
+            logger.warning("not synced yet: %s (the daemon will retry)", e)
 
     # --------------------------------------------------------------- status
     def status(self, dir_arg: str | None = None) -> list[FolderStatus]:
@@ -95,8 +149,8 @@ class Service:
                                 last_commit=None, pending=(),
                                 last_error=f"{fc.path} does not exist")
         repo = Repo(fc.path)
-        committer = self._committer(config, fc, repo)
-        pending = tuple(p for p in repo.changed_paths() if committer.wanted(p))
+        wanted = self._wanted(config, fc, repo)
+        pending = tuple(p for p in repo.changed_paths() if wanted(p))
         reason = repo.pause_reason()
         limit = int(config.effective(fc)["size_limit"])
         skipped = {p: r for p, r in saved.get("skipped", {}).items()} if live else {}
@@ -119,8 +173,8 @@ class Service:
         extra: dict[str, object] = {}
         if live and saved.get("offline_since"):
             extra["offline_since"] = saved["offline_since"]
-        extra["waiting"] = {p: w.get("why", "") for p, w in
-                            self._syncer(repo, fc).load_waiting().items()}
+        extra["waiting"] = WaitingFiles(repo, WorktreeUpdater(repo), branch=fc.branch,
+                                        device=fc.device).reasons()
         extra["conflicts"] = len(resolve_mod.list_conflicts(repo))
         if live and saved.get("sync_stopped"):
             extra["sync_stopped"] = saved["sync_stopped"]
@@ -202,42 +256,12 @@ class Service:
         config = self.config()
         fc, rel = folder_registry.resolve_path(config, path_arg, folder_arg)
         repo = self._repo(fc)
-        commit = (self.resolve_rev(repo, rev) if rev
-                  else self._default_restore_rev(repo, fc, rel))
-        repo.read_file(commit, rel)  # a clear error when it is not there
-        WorktreeUpdater(repo).write_one(rel, repo.entry_at(commit, rel))
-        committer = self._committer(config, fc, repo)
-        when = datetime.fromtimestamp(repo.commit_info(commit, with_changes=False).time)
-        msg = (f"{fc.device}: restored {rel} from {when:%Y-%m-%d %H:%M} ({commit[:10]})\n\n"
-               f"{DEVICE_TRAILER}: {fc.device}\n")
-        outcome = repo.commit_paths([rel], device=fc.device, size_limit=committer.size_limit,
-                                    message_for=lambda _c: msg)
-        if outcome.commit:
-            self._try_push(repo, fc)
-        return outcome.commit
-
-    def _default_restore_rev(self, repo: Repo, fc: FolderConfig, rel: str) -> str:
-        history = list(repo.log(rel, 2))
-        if not history:
-            raise PathError(f"{rel} has no history in {fc.path}", path=rel,
-                            hint="check the name with 'gitsync log'")
-        latest = history[0]
-        gone_now = not (fc.path / rel).exists() and not (fc.path / rel).is_symlink()
-        from gitsync.model import ChangeKind
-
-        if latest.changes and latest.changes[0].kind == ChangeKind.DELETED:
-            return latest.parents[0]  # its last version before the delete
-        if gone_now:
-            return latest.id
-        if len(history) < 2 and latest.changes and latest.changes[0].kind == ChangeKind.ADDED:
-            raise RevisionError(f"{rel} has only one version", rev="",
-                                hint="nothing older to restore")
-        return latest.parents[0]
+        commit = self.resolve_rev(repo, rev) if rev else default_restore_rev(repo, rel)
+        repo.read_file(commit, rel)  # a clear error before anything is asked of the owner
+        result: CommitInfo | None = self._write(fc, "restore", path=rel, commit=commit)
+        return result
 
     # --------------------------------------------------------------- sync
-    def _syncer(self, repo: Repo, fc: FolderConfig) -> Syncer:
-        return Syncer(repo, fc.remote, fc.branch, device=fc.device)
-
     def sync(self, dir_arg: str | None = None) -> list[SyncReport]:
         """One round, now, for one or every folder: commit what is pending, fetch, merge,
         push. Raises the first folder's error after trying every folder."""
@@ -246,24 +270,9 @@ class Service:
         errors: list[GitsyncError] = []
         for fc in folder_registry.folder_for(config, dir_arg):
             try:
-                repo = self._repo(fc)
-                reason = repo.pause_reason()
-                if reason:
-                    raise FolderError(f"{fc.path} is paused: {reason}", path=str(fc.path))
-                repo.clear_stale_locks()
-                committer = self._committer(config, fc, repo)
-                syncer = self._syncer(repo, fc)
-                absorbed = set(syncer.absorb_waiting_edits())
-                pending = [p for p in repo.changed_paths()
-                           if committer.wanted(p) and p not in absorbed]
-                held = syncer.held_paths(pending)
-                batch = committer.commit([p for p in pending if p not in held],
-                                         whole_tree=not held)
-                _written, still = syncer.retry_waiting()
-                outcome = syncer.sync(_committing(committer))
-                outcome.waiting = {**still, **outcome.waiting}
-                results.append(SyncReport(fc, batch.commit, outcome,
-                                          resolve_mod.list_conflicts(repo)))
+                report: RoundReport = self._write(fc, "sync")
+                results.append(SyncReport(fc, report.committed, report.outcome,
+                                          report.open_conflicts))
             except GitsyncError as e:
                 if dir_arg is not None:
                     raise
@@ -282,10 +291,10 @@ class Service:
     def resolve(self, path_arg: str, choice: str, *, with_file: str | None = None,
                 folder_arg: str | None = None) -> resolve_mod.Resolution:
         fc, rel = folder_registry.resolve_path(self.config(), path_arg, folder_arg)
-        repo = self._repo(fc)
-        res = resolve_mod.resolve(repo, rel, device=fc.device, choice=choice,
-                                  with_file=Path(with_file) if with_file else None)
-        self._try_push(repo, fc)
+        resolve_mod.find_conflict(self._repo(fc), rel)  # a clear error first
+        with_path = str(Path(with_file).absolute()) if with_file else None
+        res: resolve_mod.Resolution = self._write(fc, "resolve", path=rel, choice=choice,
+                                                  with_file=with_path)
         return res
 
     def clone(self, url: str, dir_arg: str, *, device: str | None = None,
@@ -293,19 +302,9 @@ class Service:
               ) -> tuple[FolderConfig, list[ConflictRecord]]:
         fc, records = folder_registry.clone_folder(self.paths, url, dir_arg, device=device,
                                                    progress=progress)
-        self._try_push(self._repo(fc), fc)
-        return fc, records
-
-    def _try_push(self, repo: Repo, fc: FolderConfig) -> None:
-        """Share a local commit now if the remote is reachable; the daemon retries if not."""
         try:
-            self._syncer(repo, fc).sync(lambda _p: None)
+            outcome: SyncOutcome = self._write(fc, "push")
+            del outcome
         except GitsyncError as e:
             logger.warning("not synced yet: %s (the daemon will retry)", e)
-
-
-def _committing(committer: Committer) -> Callable[[list[str]], None]:
-    def commit(paths: list[str]) -> None:
-        committer.commit(paths)
-
-    return commit
+        return fc, records

@@ -19,29 +19,32 @@ exactly as it does for git itself).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gitsync.conflicts import ConflictRecord
 from gitsync.errors import GitsyncError, HistoryDivergedError, RemoteError
 from gitsync.merge.registry import MergerRegistry, default_registry
 from gitsync.remoteurl import RemoteKind, parse_url
-from gitsync.repo import DEVICE_TRAILER, Entry, Repo
-from gitsync.repo.trees import MODE_LINK
+from gitsync.messages import commit_message
+from gitsync.model import CommitInfo
+from gitsync.repo import Entry, Repo
 from gitsync.transport import PushRejected, Transport
 from gitsync.treemerge import Merger3
-from gitsync.worktree import ApplyResult, WorktreeUpdater, check_path, lock_files_for
+from gitsync.waiting import WaitingFiles
+from gitsync.worktree import ApplyResult, WorktreeUpdater, check_path
+
+if TYPE_CHECKING:
+    from gitsync.committer import Committer
 
 logger = logging.getLogger(__name__)
 
 REMOTE = "origin"
 MAX_ROUNDS = 8
 
-CommitPending = Callable[[list[str]], None]
 
 
 @dataclass
@@ -56,6 +59,24 @@ class SyncOutcome:
     merged_paths: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     theirs_device: str | None = None
+    committed: list[CommitInfo] = field(default_factory=list)  # saves made during the round
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "head": self.head, "pushed": self.pushed,
+                "conflicts": [c.to_json() for c in self.conflicts],
+                "written": self.written, "removed": self.removed, "waiting": self.waiting,
+                "merged_paths": self.merged_paths, "notes": self.notes,
+                "theirs_device": self.theirs_device,
+                "committed": [c.to_json() for c in self.committed]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SyncOutcome:
+        return cls(action=d["action"], head=d["head"], pushed=d["pushed"],
+                   conflicts=[ConflictRecord.from_json(c) for c in d["conflicts"]],
+                   written=list(d["written"]), removed=list(d["removed"]),
+                   waiting=dict(d["waiting"]), merged_paths=list(d["merged_paths"]),
+                   notes=list(d["notes"]), theirs_device=d["theirs_device"],
+                   committed=[CommitInfo.from_json(c) for c in d["committed"]])
 
 
 class Syncer:
@@ -68,7 +89,7 @@ class Syncer:
         *,
         device: str = "device",
         registry: MergerRegistry | None = None,
-        own_write: Callable[[str, Entry | None], None] | None = None,
+        updater: WorktreeUpdater | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.repo = repo
@@ -77,9 +98,10 @@ class Syncer:
         self.transport = transport or Transport(repo.workdir)
         self.device = device
         self._registry = registry
-        self.updater = WorktreeUpdater(repo, own_write)
+        self.updater = updater or WorktreeUpdater(repo)
         self.clock = clock
-        self.waiting_file = repo.gitdir / "gitsync-waiting.json"
+        self.waiting = WaitingFiles(repo, self.updater, branch=branch, device=device,
+                                    registry=lambda: self.registry, clock=clock)
 
     @property
     def registry(self) -> MergerRegistry:
@@ -104,8 +126,9 @@ class Syncer:
             self.repo.update_ref(self.tracking_ref, oid, now_id)
 
     # ------------------------------------------------------------------ the round
-    def sync(self, commit_pending: CommitPending) -> SyncOutcome:
-        """One full round; COMMIT_PENDING commits given paths (the user's fresh saves)."""
+    def sync(self, committer: Committer) -> SyncOutcome:
+        """Fetch, merge, update the disk and push. A save the user made to a file the round
+        must change is committed first with COMMITTER, and the round goes again."""
         outcome = SyncOutcome()
         tried: set[str] = set()  # dirty paths already handed to commit_pending
         keep: dict[str, str] = {}  # dirty paths that could not be committed
@@ -145,7 +168,9 @@ class Syncer:
                 fresh = [p for p in applied.dirty if p not in tried]
                 if fresh:
                     logger.info("saved meanwhile, committing first: %s", ", ".join(fresh))
-                    commit_pending(fresh)
+                    batch = committer.commit(fresh)
+                    if batch.commit is not None:
+                        outcome.committed.append(batch.commit)
                     tried.update(fresh)
                 else:
                     # A local file that cannot be committed (too large, unreadable) is in
@@ -159,7 +184,8 @@ class Syncer:
             self.repo.update_ref(f"refs/heads/{self.branch}", target, head,
                                  f"gitsync: {action} with {self.remote_url}")
             self._update_index(head, target, applied)
-            self._record_waiting(head, applied, skip=keep)
+            self.waiting.record(head, {p: why for p, why in applied.waiting.items()
+                                       if p not in keep})
             outcome.action, outcome.head = action, target
             outcome.written += applied.written
             outcome.removed += applied.removed
@@ -245,13 +271,12 @@ class Syncer:
         outcome.merged_paths = list(tm.merged_paths)
         outcome.notes = list(tm.notes)
         n_changes = len(self.repo.diff_commits(head, tip, renames=False))
-        summary = f"{self.device}: merged {n_changes} change(s) from {theirs_device}"
+        summary = f"merged {n_changes} change(s) from {theirs_device}"
         if tm.conflicts:
             summary += f" ({len(tm.conflicts)} conflict(s) kept both versions)"
-        body = "".join(f"Conflict: {c.path}\n" for c in tm.conflicts)
-        body += "".join(f"Note: {n}\n" for n in tm.notes)
-        message = f"{summary}\n\n{body}{'' if not body else chr(10)}{DEVICE_TRAILER}: " \
-                  f"{self.device}\n"
+        message = commit_message(self.device, summary,
+                                 [f"Conflict: {c.path}" for c in tm.conflicts]
+                                 + [f"Note: {n}" for n in tm.notes])
         return self.repo.create_commit(tree, [head, tip], message,
                                        self.repo.author(self.device))
 
@@ -269,143 +294,6 @@ class Syncer:
             if changed not in entries and changed not in applied.waiting:
                 entries[changed] = c.new
         self.repo.set_index_entries(entries, from_disk=set(applied.written))
-
-    # ------------------------------------------------------------------ editor locks
-    def load_waiting(self) -> dict[str, dict[str, str]]:
-        try:
-            data = json.loads(self.waiting_file.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def _save_waiting(self, waiting: dict[str, dict[str, str]]) -> None:
-        if not waiting:
-            self.waiting_file.unlink(missing_ok=True)
-            return
-        tmp = self.waiting_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(waiting, indent=1))
-        tmp.replace(self.waiting_file)
-
-    def _record_waiting(self, old: str | None, applied: ApplyResult,
-                        skip: dict[str, str]) -> None:
-        """Remember files waiting for an editor (not local files kept because they cannot
-        be committed: those are simply left alone)."""
-        todo = {p: why for p, why in applied.waiting.items() if p not in skip}
-        if not todo:
-            return
-        waiting = self.load_waiting()
-        for p, why in todo.items():
-            e = self.repo.entry_at(old, p)
-            waiting[p] = {"expect": e.oid if e else "", "why": why}
-            logger.warning("%s: incoming change waits: %s", p, why)
-        self._save_waiting(waiting)
-
-    def held_paths(self, paths: list[str]) -> set[str]:
-        """Paths whose disk content is an older version waiting for an editor to close:
-        not user edits, so they must not be committed."""
-        waiting = self.load_waiting()
-        held = set()
-        for p in paths:
-            w = waiting.get(p)
-            if w is None:
-                continue
-            disk = self.repo.disk_entry(p)
-            if (disk.oid if disk else "") == w["expect"]:
-                held.add(p)
-        return held
-
-    def absorb_waiting_edits(self, paths: list[str] | None = None) -> list[str]:
-        """Commit saves the user made to files whose incoming change was waiting.
-
-        Such a save is an edit of the *old* version (the one the editor had open), not of
-        the branch tip, so it is merged three-way (base: the old version, ours: the save,
-        theirs: the tip's version) instead of being committed over the incoming change.
-        Returns the paths handled; the caller must not commit them again.
-        """
-        waiting = self.load_waiting()
-        todo = [p for p in (paths if paths is not None else list(waiting)) if p in waiting]
-        head = self.repo.head_id()
-        done: list[str] = []
-        for p in todo:
-            w = waiting[p]
-            disk = self.repo.disk_entry(p)
-            if head is None or disk is None or disk.oid == w["expect"]:
-                if disk is None and not (self.repo.workdir / p).exists():
-                    # Deleted here while an edit from there waited: as for any
-                    # modify/delete, the modified file stays.
-                    tip_entry = self.repo.entry_at(head, p) if head else None
-                    if tip_entry is not None:
-                        self.updater.write_one(p, tip_entry)
-                        self.repo.set_index_entries({p: tip_entry}, from_disk={p})
-                    del waiting[p]
-                    done.append(p)
-                continue
-            saved = (self.repo.workdir / p).read_bytes() if disk.mode != MODE_LINK else None
-            tip = self.repo.entry_at(head, p)
-            updates: dict[str, Entry | None] = {}
-            records: list[ConflictRecord] = []
-            if tip is None or saved is None:
-                updates[p] = Entry(self.repo.write_blob(saved or b""), disk.mode) \
-                    if saved is not None else disk
-            else:
-                base_entry = Entry(w["expect"], disk.mode) if w["expect"] else None
-                tm = Merger3(self.repo, self.registry, ours_device=self.device,
-                             theirs_device=self.repo.commit_device(head) or "remote",
-                             now=self.clock())
-                result = tm.merge_path(p, base_entry,
-                                       Entry(self.repo.write_blob(saved), disk.mode), tip,
-                                       ours_commit=head)
-                updates.update(result.updates)
-                records = result.conflicts
-            tree = self.repo.build_tree(head, updates)
-            msg = (f"{self.device}: edited {Path(p).name} (saved while "
-                   f"{self.repo.commit_device(head) or 'another device'}'s change waited)\n\n"
-                   + "".join(f"Conflict: {r.path}\n" for r in records)
-                   + f"{'' if not records else chr(10)}{DEVICE_TRAILER}: {self.device}\n")
-            new = self.repo.create_commit(tree, [head], msg, self.repo.author(self.device))
-            self.repo.update_ref(f"refs/heads/{self.branch}", new, head,
-                                 "gitsync: commit a waiting file")
-            # The disk keeps the user's save until the editor lets go; then the merged
-            # version is written (retry_waiting), since the disk still equals what we saw.
-            others = {k: v for k, v in updates.items() if k != p}
-            for path, entry in others.items():
-                self.updater.write_one(path, entry)
-            if others:
-                self.repo.set_index_entries(others, from_disk={k for k, v in others.items()
-                                                               if v is not None})
-            waiting[p] = {"expect": disk.oid, "why": w.get("why", "")}
-            head = new
-            done.append(p)
-        self._save_waiting(waiting)
-        return done
-
-    def retry_waiting(self) -> tuple[list[str], dict[str, str]]:
-        """Write waiting files whose editor lock is gone; returns (written, still waiting)."""
-        waiting = self.load_waiting()
-        if not waiting:
-            return [], {}
-        head = self.repo.head_id()
-        written, still = [], {}
-        entries: dict[str, Entry | None] = {}
-        for p, w in list(waiting.items()):
-            full = self.repo.workdir / p
-            if lock_files_for(full):
-                still[p] = w["why"]
-                continue
-            disk = self.repo.disk_entry(p)
-            if (disk.oid if disk else "") != w["expect"]:
-                del waiting[p]  # the user saved it: a normal edit now, merged as usual
-                continue
-            target = self.repo.entry_at(head, p)
-            self.updater.write_one(p, target)
-            entries[p] = target
-            written.append(p)
-            del waiting[p]
-        if entries:
-            self.repo.set_index_entries(
-                entries, from_disk={p for p, e in entries.items() if e is not None})
-        self._save_waiting(waiting)
-        return written, still
 
 
 _RETRY: str = "\0retry"  # _push_or_retry's "rejected: go round again"

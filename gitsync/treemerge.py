@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from gitsync.conflicts import ConflictRecord, Hunk, clip, copy_name, is_record_path, record_id
+from gitsync.conflicts import ConflictRecord, Hunk, clip, copy_name, is_record_path
 from gitsync.merge.registry import MergerRegistry
 from gitsync.repo import Entry, Repo, TreeChange
 from gitsync.repo.trees import MODE_BLOB, MODE_EXEC, MODE_LINK
@@ -171,8 +171,8 @@ class Merger3:
         cpath = copy_name(clash, self.theirs_device, self.now,
                           lambda c: self._taken(out, c + path[len(clash):])) + path[len(clash):]
         out.updates[cpath] = entry
-        rec = ConflictRecord(
-            id=record_id(path, None, entry.oid), path=path, copy_path=cpath, kind="path",
+        rec = ConflictRecord.create(
+            path=path, copy_path=cpath, kind="path",
             base=None, ours=None, theirs=entry.oid, ours_device=self.ours_device,
             theirs_device=self.theirs_device, time=self.now,
             hunks=(Hunk(path, "", "", why),))
@@ -232,8 +232,8 @@ class Merger3:
             copy_path = copy_name(path, self.theirs_device, self.now,
                                   lambda c: self._taken(out, c))
             out.updates[copy_path] = theirs
-        rec = ConflictRecord(
-            id=record_id(path, ours.oid, theirs.oid), path=path, copy_path=copy_path,
+        rec = ConflictRecord.create(
+            path=path, copy_path=copy_path,
             kind=kind, base=base.oid if base else None, ours=ours.oid, theirs=theirs.oid,
             ours_device=self.ours_device, theirs_device=self.theirs_device, time=self.now,
             hunks=tuple(hunks), in_document=in_document)

@@ -8,27 +8,30 @@ from an injectable clock. The worker publishes events and keeps a small JSON sta
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from gitsync.committer import Committer
+from gitsync.backoff import Backoff
 from gitsync.config import FolderConfig, Paths, folder_key
 from gitsync.debounce import Debouncer
-from gitsync.errors import GitsyncError, HistoryDivergedError, LockedError
+from gitsync.errors import FolderError, GitsyncError, HistoryDivergedError, LockedError
 from gitsync.events import Event, EventBus
-from gitsync.ignore import IgnoreRules, exclude_patterns
+from gitsync.folderstate import FolderState, write_state
+from gitsync.ignore import exclude_patterns
+from gitsync.model import CommitInfo
+from gitsync.owner import FolderOwner
 from gitsync.refstream import RemoteRefStream
 from gitsync.remoteurl import RemoteKind, parse_url
-from gitsync.repo import Entry, Repo
-from gitsync.sync import Syncer, SyncOutcome
+from gitsync.repo import Entry
+from gitsync.round import FolderParts, run_round
+from gitsync.sync import SyncOutcome
 from gitsync.watcher import FolderWatcher, RefWatcher
 from gitsync.worktree import UnsafePathError
 
@@ -37,48 +40,16 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], float]
 RETRY_CAP_S = 60.0
 WAITING_CHECK_S = 1.0  # how often a file waiting for its editor to close is looked at
-
-
-@dataclass
-class FolderState:
-    """What ``status`` shows about a folder while the daemon runs."""
-
-    state: str = "starting"
-    reason: str | None = None
-    pending: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    retrying: dict[str, str] = field(default_factory=dict)
-    last_error: str | None = None
-    offline_since: float | None = None
-    last_commit: str | None = None
-    last_push: float | None = None
-    last_sync: float | None = None
-    waiting: dict[str, str] = field(default_factory=dict)
-    sync_stopped: str | None = None
-    pid: int = field(default_factory=os.getpid)
-    updated: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def write_state(path: Path, state: FolderState) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state.updated = time.time()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state.to_json(), indent=1))
-    os.replace(tmp, path)
-
-
-def read_state(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+Call = Callable[[FolderParts], Any]
 
 
 class FolderWorker:
+    """Owns one folder: holds its owner lock and serves one queue on one thread.
+
+    Messages: watcher events, rescans, "the remote moved", and calls (operations the CLI or
+    the web server asked for, see :mod:`gitsync.operations`), each run in turn.
+    """
+
     def __init__(
         self,
         folder: FolderConfig,
@@ -94,25 +65,24 @@ class FolderWorker:
         self.paths = paths
         self.bus = bus
         self.clock = clock
-        self.repo = Repo(folder.path)
-        self.committer = Committer(
-            self.repo, folder.device, size_limit=int(settings["size_limit"]),
-            ignore=IgnoreRules(settings["ignore"]),
-        )
-        self.syncer = Syncer(self.repo, folder.remote, folder.branch, device=folder.device,
-                             own_write=self._own_write)
+        self.parts = FolderParts.build(folder, settings, own_write=self._own_write)
+        self.repo = self.parts.repo
+        self.committer = self.parts.committer
+        self.syncer = self.parts.syncer
+        self.owner = FolderOwner(self.repo.gitdir)
         self.debouncer = Debouncer(settings["debounce"], settings["max_batch_delay"],
                                    settings["delete_delay"])
         self.state = FolderState()
         self.state_file = paths.folder_state_file(folder_key(folder.path))
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._retry_at: dict[str, tuple[float, int]] = {}
+        self._stopping = threading.Event()
+        self._retry_at: dict[str, tuple[float, Backoff]] = {}
         self._thread = threading.Thread(target=self._run, name=f"worker:{folder.path.name}")
         self._watcher = (FolderWatcher(folder.path, self._on_fs_event, self.request_rescan)
                          if watch else None)
         self._sync_due = False
         self._next_sync_try = 0.0
-        self._backoff = 1.0
+        self._sync_backoff = Backoff(1.0, RETRY_CAP_S)
         self._next_poll = 0.0
         self._next_waiting_check = 0.0
         self._own: dict[str, tuple[str | None, float]] = {}
@@ -149,6 +119,7 @@ class FolderWorker:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is pending, try one last push, then stop."""
+        self._stopping.set()
         if self._hub_watcher:
             self._hub_watcher.stop()
         if self._ref_stream:
@@ -165,10 +136,12 @@ class FolderWorker:
         """The remote's branch may have moved (a local hub's ref changed): sync now."""
         self._queue.put(("remote", None))
 
-    def request_sync(self) -> threading.Event:
-        done = threading.Event()
-        self._queue.put(("sync", done))
-        return done
+    def call(self, fn: Call) -> Future[Any]:
+        """Run FN(parts) on the owner thread, after committing what is pending; the future
+        holds its result or its exception."""
+        future: Future[Any] = Future()
+        self._queue.put(("call", (fn, future)))
+        return future
 
     def _on_fs_event(self, relpath: str, gone: bool) -> None:
         self._queue.put(("fs", (relpath, gone)))
@@ -188,6 +161,8 @@ class FolderWorker:
 
     def _run(self) -> None:
         try:
+            if not self._own_folder():
+                return
             self._startup()
             while True:
                 msg = self._next_message()
@@ -204,6 +179,28 @@ class FolderWorker:
         finally:
             self.state.state = "stopped"
             self._save_state()
+            self._fail_calls()
+            self.owner.release()
+
+    def _own_folder(self) -> bool:
+        """Take the folder's owner lock, waiting while a CLI command finishes its write."""
+        if self.owner.try_acquire():
+            return True
+        logger.info("%s: waiting for another gitsync process (pid %s) to finish writing",
+                    self.folder.path, self.owner.holder_pid())
+        return self.owner.acquire(stop=self._stopping.is_set)
+
+    def _fail_calls(self) -> None:
+        """Calls still queued when the worker stops get an answer, not a hang."""
+        while True:
+            try:
+                kind, arg = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "call":
+                arg[1].set_exception(FolderError(
+                    f"{self.folder.path} stopped syncing before the request ran",
+                    path=str(self.folder.path), hint="try again"))
 
     def _next_message(self) -> tuple[str, Any] | None:
         deadline = self.debouncer.next_deadline()
@@ -231,7 +228,7 @@ class FolderWorker:
             self._publish("lock-recovered", f"removed {len(removed)} stale git lock(s)",
                           locks=[str(p) for p in removed])
         # Before the scan: files waiting for their editor hold old content that is no edit.
-        self.state.waiting = {p: w.get("why", "") for p, w in self.syncer.load_waiting().items()}
+        self.state.waiting = self.parts.waiting.reasons()
         if not self._check_pause():
             self._full_scan()
         self.state.state = "paused" if self.state.reason else "watching"
@@ -276,17 +273,34 @@ class FolderWorker:
             self._full_scan()
         elif kind == "remote":
             self._sync_due, self._next_sync_try = True, 0.0
-        elif kind == "sync":
+        elif kind == "call":
+            fn, future = arg
+            self._run_call(fn, future)
+
+    def _run_call(self, fn: Call, future: Future[Any]) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        head = self.repo.head_id()
+        try:
             self._flush()
-            self._sync()
-            arg.set()
+            result = fn(self.parts)
+        except BaseException as e:
+            future.set_exception(e)
+        else:
+            future.set_result(result)
+        new_head = self.repo.head_id()
+        if new_head != head:
+            self.state.last_commit = new_head
+            if new_head != self.repo.ref_target(self.syncer.tracking_ref):
+                self._sync_due, self._next_sync_try = True, 0.0
+            self._save_state()
 
     def _tick(self) -> None:
         now = self.clock()
         if self._check_pause():
             return
         due = self.debouncer.due(now)
-        ready = [p for p, (t, _n) in self._retry_at.items() if t <= now]
+        ready = [p for p, (t, _b) in self._retry_at.items() if t <= now]
         if due or ready:
             self._commit(sorted(set(due) | set(ready)))
         if self.state.waiting and now >= self._next_waiting_check:
@@ -304,7 +318,7 @@ class FolderWorker:
         self._write_index()
 
     def _flush(self) -> None:
-        """Commit everything pending now, settled or not (on stop and on ``sync``)."""
+        """Commit everything pending now, settled or not (on stop and before a call)."""
         todo = set(self.debouncer.paths) | set(self._retry_at)
         self.debouncer.clear()
         if todo:
@@ -323,7 +337,7 @@ class FolderWorker:
             return
         held: set[str] = set()
         if self.state.waiting:  # both read the waiting file: skip it when nothing waits
-            held = self.syncer.held_paths(paths) | set(self._absorb(paths))
+            held = self.parts.waiting.held(paths) | set(self._absorb(paths))
         if held:
             paths = [p for p in paths if p not in held]
             whole_tree = False
@@ -343,16 +357,19 @@ class FolderWorker:
             self._save_state()
             return
         now = self.clock()
+        retry = {h.path for h in result.retry}
+        skipped = {h.path for h in result.skipped}
         for p in paths:
-            if p not in {h.path for h in result.retry}:
+            if p not in retry:
                 self._retry_at.pop(p, None)
                 self.state.retrying.pop(p, None)
         for h in result.retry:
-            _t, n = self._retry_at.get(h.path, (0.0, 0))
-            delay = min(RETRY_CAP_S, self.debouncer.debounce * (2 ** n))
-            self._retry_at[h.path] = (now + delay, n + 1)
+            known = self._retry_at.get(h.path)
+            backoff = known[1] if known else Backoff(self.debouncer.debounce, RETRY_CAP_S)
+            first = backoff.failures == 0
+            self._retry_at[h.path] = (now + backoff.next_delay(), backoff)
             self.state.retrying[h.path] = f"{h.status}: {h.detail}"
-            if h.status == "unreadable" and n == 0:
+            if h.status == "unreadable" and first:
                 self._publish("unreadable", f"cannot read {h.path} ({h.detail}); will retry",
                               path=h.path)
         for h in result.skipped:
@@ -361,15 +378,16 @@ class FolderWorker:
                               needs_user=True)
             self.state.skipped[h.path] = f"too large ({h.detail})"
         for p in paths:
-            if p not in {h.path for h in result.skipped}:
+            if p not in skipped:
                 self.state.skipped.pop(p, None)
         if result.commit:
-            c = result.commit
-            self.state.last_commit = c.id
-            self._publish("committed", c.summary, id=c.id,
-                          files=[ch.path for ch in c.changes])
+            self._committed(result.commit)
             self._sync_due, self._next_sync_try = True, 0.0
         self._save_state()
+
+    def _committed(self, c: CommitInfo) -> None:
+        self.state.last_commit = c.id
+        self._publish("committed", c.summary, id=c.id, files=[ch.path for ch in c.changes])
 
     # ------------------------------------------------------------- syncing
     def _poll_interval(self) -> float:
@@ -398,17 +416,9 @@ class FolderWorker:
             return False
         return (disk.oid if disk else None) == oid
 
-    def _commit_now(self, paths: list[str]) -> None:
-        """The sync round found saves it must not overwrite: commit them before merging."""
-        result = self.committer.commit(paths)
-        if result.commit:
-            self._publish("committed", result.commit.summary, id=result.commit.id,
-                          files=[c.path for c in result.commit.changes])
-
     def _went_offline(self, e: GitsyncError) -> None:
         self._sync_due = True
-        self._next_sync_try = self.clock() + self._backoff
-        self._backoff = min(RETRY_CAP_S, self._backoff * 2)
+        self._next_sync_try = self.clock() + self._sync_backoff.next_delay()
         if self.state.offline_since is None:
             self.state.offline_since = time.time()
             self._publish("offline", f"{e}", error=str(e))
@@ -422,7 +432,8 @@ class FolderWorker:
             self._sync_due = False
             return
         try:
-            out = self.syncer.sync(self._commit_now)
+            # Saves are committed by the debouncer; the round only syncs what is committed.
+            result = run_round(self.parts, pending=())
         except (HistoryDivergedError, UnsafePathError) as e:
             self._sync_due = False
             self.state.sync_stopped = str(e)
@@ -440,17 +451,23 @@ class FolderWorker:
             self._went_offline(e)
             return
         self._sync_due = False
-        self._backoff = 1.0
+        self._sync_backoff.reset()
         self._next_poll = self.clock() + self._poll_interval()
         if self.state.offline_since is not None:
             self._publish("online", f"reconnected to {self.folder.remote}")
         self.state.offline_since = None
         self.state.last_error = None
         self.state.last_sync = time.time()
-        self._report(out)
+        self._absorbed(result.absorbed)
+        self._waiting_written(result.written)
+        self.state.waiting = {p: why for p, why in self.state.waiting.items()
+                              if p not in result.written}
+        self._report(result.outcome)
         self._save_state()
 
     def _report(self, out: SyncOutcome) -> None:
+        for saved in out.committed:
+            self._committed(saved)
         who = out.theirs_device or "remote"
         if out.action in ("fast-forward", "initial", "merged"):
             files = out.written + out.removed
@@ -476,25 +493,31 @@ class FolderWorker:
 
     def _absorb(self, paths: list[str]) -> list[str]:
         try:
-            done = self.syncer.absorb_waiting_edits(paths)
+            done = self.parts.waiting.absorb(paths)
         except GitsyncError as e:
             logger.warning("%s: %s", self.folder.path, e)
             return []
-        for p in done:
-            self._publish("committed", f"{p}: saved while an incoming change waited; merged",
-                          files=[p])
+        self._absorbed(done)
         if done:
             self._sync_due, self._next_sync_try = True, 0.0
         return done
 
+    def _absorbed(self, done: list[str]) -> None:
+        for p in done:
+            self._publish("committed", f"{p}: saved while an incoming change waited; merged",
+                          files=[p])
+
+    def _waiting_written(self, written: list[str]) -> None:
+        for p in written:
+            self._publish("received", f"{p}: updated now that it is closed", files=[p])
+
     def _retry_waiting(self) -> None:
         try:
-            written, still = self.syncer.retry_waiting()
+            written, still = self.parts.waiting.retry()
         except GitsyncError as e:
             logger.warning("%s: %s", self.folder.path, e)
             return
         self.state.waiting = still
-        for p in written:
-            self._publish("received", f"{p}: updated now that it is closed", files=[p])
+        self._waiting_written(written)
         if written:
             self._save_state()

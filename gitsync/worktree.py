@@ -18,13 +18,12 @@ import contextlib
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitsync.errors import RuntimeFailure
-from gitsync.fsutil import syncfs
+from gitsync.fsutil import atomic_write, syncfs, umask
 from gitsync.repo import Entry, Repo
 from gitsync.repo.trees import MODE_EXEC, MODE_LINK
 
@@ -205,34 +204,11 @@ class WorktreeUpdater:
             os.symlink(os.fsdecode(data), tmp)
             os.replace(tmp, full)
             return
-        fd, tmpname = tempfile.mkstemp(prefix=".gitsync-tmp-", dir=full.parent)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                if not self._batch:
-                    os.fsync(fh.fileno())
-            try:
-                perm = stat.S_IMODE(full.lstat().st_mode) & 0o666
-            except FileNotFoundError:
-                perm = 0o666 & ~_umask()
-            if entry.mode == MODE_EXEC:
-                perm |= (perm & 0o444) >> 2
-            os.chmod(tmpname, perm)
-            os.replace(tmpname, full)
-        except BaseException:
-            Path(tmpname).unlink(missing_ok=True)
-            raise
-        if self._batch:
-            return
-        dfd = os.open(full.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+            perm = stat.S_IMODE(full.lstat().st_mode) & 0o666
+        except FileNotFoundError:
+            perm = 0o666 & ~umask()
+        if entry.mode == MODE_EXEC:
+            perm |= (perm & 0o444) >> 2
+        # In a batch the caller flushes the filesystem once (syncfs) before the branch moves.
+        atomic_write(full, data, perm=perm, durable=not self._batch)

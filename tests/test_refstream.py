@@ -27,9 +27,11 @@ from pathlib import Path
 
 import pytest
 
+from gitsync.backoff import Backoff
 from gitsync.refstream import (
+    BACKOFF_CAP,
+    BACKOFF_START,
     ZERO_OID,
-    Backoff,
     RemoteRefStream,
     find_git_dir,
     serve_ref_changes,
@@ -412,7 +414,7 @@ def test_stop_without_start_and_twice_is_harmless() -> None:
 
 
 def test_backoff_doubles_to_five_minutes_and_resets_after_a_stable_connection() -> None:
-    backoff = Backoff()
+    backoff = Backoff(BACKOFF_START, BACKOFF_CAP)
     delays = [backoff.next_delay(None) for _ in range(11)]
     assert delays == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
     assert backoff.next_delay(5.0) == 300  # connected only briefly: still backing off

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from gitsync.committer import Committer, commit_message
+from gitsync.committer import Committer
 from gitsync.errors import LockedError
 from gitsync.ignore import IgnoreRules
+from gitsync.messages import batch_message
 from gitsync.repo import Repo
 from tests.helpers import commit_count, fsck_clean, git
 
@@ -26,7 +27,7 @@ def make_repo(tmp_path: Path) -> Repo:
 
 def commit(repo: Repo, *paths: str, limit: int = 10**9):
     return repo.commit_paths(list(paths), device="laptop", size_limit=limit,
-                             message_for=lambda ch: commit_message("laptop", ch))
+                             message_for=lambda ch: batch_message("laptop", ch))
 
 
 def test_commit_only_touches_given_paths(tmp_path: Path) -> None:
@@ -260,7 +261,7 @@ def test_bulk_staging_matches_path_by_path(tmp_path: Path) -> None:
     os.symlink("d0", repo.workdir / "link-to-dir")
     seen: list[tuple[int, int]] = []
     out = repo.commit_paths([*names, "huge.bin", "link-to-dir", "gone.txt"], device="laptop",
-                            size_limit=1000, message_for=lambda ch: commit_message("laptop", ch),
+                            size_limit=1000, message_for=lambda ch: batch_message("laptop", ch),
                             progress=lambda d, t: seen.append((d, t)))
     assert out.commit is not None
     assert [(h.path, h.status) for h in out.held_back] == [("huge.bin", "too-large")]

@@ -26,6 +26,7 @@ from pygit2.enums import DiffFind, FileMode, FileStatus, RepositoryState
 from gitsync.errors import LockedError, PathError, RepoError, RevisionError
 from gitsync.fsutil import fsync_path, syncfs
 from gitsync.gitlocks import clear_stale_locks
+from gitsync.messages import device_of
 from gitsync.model import ChangeKind, CommitInfo, FileChange
 from gitsync.repo.trees import Entry, TreeChange, TreeOps
 
@@ -35,7 +36,6 @@ _NEWEST_FIRST = pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME
 
 pygit2.option(pygit2.enums.Option.ENABLE_FSYNC_GITDIR, True)
 
-DEVICE_TRAILER = "Gitsync-Device"
 # From this many paths on, staging goes through `git add` (see Repo._stage_bulk).
 BULK_THRESHOLD = 200
 
@@ -296,10 +296,13 @@ class Repo(TreeOps):
                 except OSError:
                     same = False
                 if same:
-                    index.add(path)  # from the file: the index gets fresh stat data
-                else:
-                    index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=st.entry.oid),
-                                                FileMode(st.entry.mode)))
+                    try:
+                        index.add(path)  # from the file: the index gets fresh stat data
+                        continue
+                    except pygit2.GitError:
+                        pass  # replaced or rewritten while read: no stat data, git rehashes
+                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=st.entry.oid),
+                                            FileMode(st.entry.mode)))
             self._write_index(index)
 
         try:
@@ -658,10 +661,7 @@ def _lock_from_message(msg: str) -> str:
 
 def _info(commit: pygit2.Commit, changes: tuple[FileChange, ...]) -> CommitInfo:
     message = commit.message
-    device = None
-    for line in message.splitlines():
-        if line.startswith(DEVICE_TRAILER + ":"):
-            device = line.split(":", 1)[1].strip()
+    device = device_of(message)
     return CommitInfo(
         id=str(commit.id),
         message=message,
