@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 from gitsync.conflicts import ConflictRecord
 from gitsync.errors import GitsyncError, HistoryDivergedError, RemoteError
 from gitsync.merge.registry import MergerRegistry, default_registry
-from gitsync.remoteurl import RemoteKind, parse_url
 from gitsync.messages import commit_message
 from gitsync.model import CommitInfo
+from gitsync.remoteurl import RemoteKind, parse_url
 from gitsync.repo import Entry, Repo
 from gitsync.transport import PushRejected, Transport
 from gitsync.treemerge import Merger3
