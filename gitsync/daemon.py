@@ -71,6 +71,7 @@ class Daemon:
                 worker = self.workers.get(key)
         if worker is None:
             raise NotServed(f"the daemon does not sync {key}", path=key)
+        logger.info("%s: running '%s' for a command", key, request.get("op"))
         result = worker.call(lambda parts: op.run(parts, **args)).result()
         return op.encode(result)
 

@@ -146,6 +146,34 @@ class FolderWorker:
     def _on_fs_event(self, relpath: str, gone: bool) -> None:
         self._queue.put(("fs", (relpath, gone)))
 
+    # ------------------------------------------------------------- driving by hand
+    def open(self) -> bool:
+        """Own the folder and do the start-up work on the caller's thread, for a worker
+        that is driven with :meth:`run_pending` instead of started (tests, fake clocks)."""
+        if not self.owner.try_acquire():
+            return False
+        self._startup()
+        return True
+
+    def run_pending(self) -> None:
+        """Serve every queued message, then do what the clock says is due."""
+        while True:
+            try:
+                msg = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if msg[0] != "stop":
+                self._handle(msg)
+        self._tick()
+
+    def close(self) -> None:
+        """Commit what is pending and let go of the folder (the end of :meth:`open`)."""
+        try:
+            self._flush()
+        finally:
+            self._fail_calls()
+            self.owner.release()
+
     # ------------------------------------------------------------- the owner thread
     def _publish(self, kind: str, message: str, *, needs_user: bool = False,
                  **data: Any) -> None:

@@ -1,0 +1,155 @@
+"""The folder worker driven by hand with a fake clock: no threads, no sleeping.
+
+The worker is opened (owner lock, start-up scan) and then fed file events and calls;
+``run_pending`` serves them and does what the fake clock says is due, so debounce, batch
+delays and retry backoff are checked exactly, against a real repository and a real hub.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitsync.config import Paths, load_config
+from gitsync.events import Event, EventBus
+from gitsync.owner import FolderOwner
+from gitsync.worker import FolderWorker
+from tests.helpers import commit_count, git, run_cli
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def hub_tip(hub: Path) -> str:
+    return subprocess.run(["git", "--git-dir", str(hub), "rev-parse", "main"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> tuple[Path, Path]:
+    d = tmp_path / "Docs"
+    d.mkdir()
+    (d / "notes.txt").write_text("v1\n")
+    code, out, err = run_cli("init", str(d), "--device", "laptop", "--json")
+    assert code == 0, err
+    return d, Path(json.loads(out)["remote"])
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def events() -> list[Event]:
+    return []
+
+
+@pytest.fixture
+def worker(folder: tuple[Path, Path], clock: FakeClock, events: list[Event]
+           ) -> Iterator[FolderWorker]:
+    paths = Paths.discover()
+    config = load_config(paths)
+    fc = config.folders[str(folder[0])]
+    bus = EventBus()
+    bus.subscribe(events.append)
+    w = FolderWorker(fc, config.effective(fc), paths, bus, clock=clock, watch=False)
+    assert w.open()
+    yield w
+    w.close()
+
+
+def test_a_save_is_committed_once_quiet_for_the_debounce_then_pushed(
+        folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock,
+        events: list[Event]) -> None:
+    d, hub = folder
+    worker.run_pending()  # start-up round: pushes the first snapshot
+    assert hub_tip(hub) == git(d, "rev-parse", "HEAD").strip()
+    before = commit_count(d)
+    (d / "notes.txt").write_text("v2\n")
+    worker._on_fs_event("notes.txt", False)
+    worker.run_pending()
+    clock.advance(0.9)
+    worker.run_pending()
+    assert commit_count(d) == before  # not quiet for 1 s yet
+    clock.advance(0.2)
+    worker.run_pending()
+    assert commit_count(d) == before + 1
+    assert git(d, "show", "HEAD:notes.txt") == "v2\n"
+    assert hub_tip(hub) == git(d, "rev-parse", "HEAD").strip()
+    kinds = [e.kind for e in events]
+    assert kinds.index("committed") < len(kinds) - 1 - kinds[::-1].index("pushed")
+
+
+def test_continuous_writes_are_committed_every_max_batch_delay(
+        folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock) -> None:
+    d, _hub = folder
+    worker.run_pending()
+    before = commit_count(d)
+    for i in range(21):  # a save every 0.5 s for 10.5 s: never quiet for 1 s
+        (d / "log.txt").write_text(f"line {i}\n")
+        worker._on_fs_event("log.txt", False)
+        worker.run_pending()
+        clock.advance(0.5)
+    assert commit_count(d) == before + 1  # max_batch_delay (10 s) forced one commit
+
+
+def test_a_call_runs_on_the_owner_after_pending_saves(
+        folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock) -> None:
+    d, hub = folder
+    worker.run_pending()
+    (d / "notes.txt").write_text("saved a moment ago\n")
+    worker._on_fs_event("notes.txt", False)  # not settled yet
+    future = worker.call(lambda parts: parts.repo.head_commit())
+    worker.run_pending()
+    head = future.result(timeout=5)
+    assert head is not None
+    assert git(d, "show", f"{head.id}:notes.txt") == "saved a moment ago\n"  # flushed first
+    assert hub_tip(hub) == head.id
+
+
+def test_an_unreachable_remote_backs_off_doubling_and_recovers(
+        folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock,
+        events: list[Event]) -> None:
+    d, hub = folder
+    worker.run_pending()
+    moved = hub.with_name("away.git")
+    hub.rename(moved)
+    (d / "notes.txt").write_text("offline edit\n")
+    worker._on_fs_event("notes.txt", False)
+    worker.run_pending()
+    clock.advance(1.1)
+    worker.run_pending()  # commits, then the push fails
+    assert worker.state.offline_since is not None
+    tries = []
+    for _ in range(4):
+        due = worker._next_sync_try - clock()
+        tries.append(round(due))
+        clock.advance(due)
+        worker.run_pending()
+    assert tries == [1, 2, 4, 8]
+    assert [e.kind for e in events].count("offline") == 1
+    moved.rename(hub)
+    clock.advance(worker._next_sync_try - clock())
+    worker.run_pending()
+    assert worker.state.offline_since is None
+    assert "online" in [e.kind for e in events]
+    assert hub_tip(hub) == git(d, "rev-parse", "HEAD").strip()
+
+
+def test_the_owner_lock_is_held_while_open(folder: tuple[Path, Path],
+                                           worker: FolderWorker) -> None:
+    d, _hub = folder
+    assert not FolderOwner(d / ".git").try_acquire()
