@@ -134,6 +134,7 @@ def test_cli_writes_and_a_busy_writer_never_race_the_daemon(tmp_path: Path) -> N
     assert sum("resolved conflict" in s for s in subjects) == len(conflicted)
     assert (a / "r.txt").read_text() == _sh(a, r_versions[2], "r.txt")  # the last restore
     code, out, _ = run_cli("conflicts", str(a), "--json")
+    assert code == 0
     assert json.loads(out)["folders"][0]["conflicts"] == []
     for i, name in enumerate(conflicted):
         side = "desktop" if i % 2 else "laptop"
