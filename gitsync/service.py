@@ -31,7 +31,7 @@ from gitsync.ignore import IgnoreRules
 from gitsync.model import CommitInfo, FileChange, FolderStatus, SkippedFile
 from gitsync.operations import OPERATIONS, RoundReport
 from gitsync.owner import FolderOwner
-from gitsync.patch import render_patch
+from gitsync.diffs import render_diff
 from gitsync.repo import Repo
 from gitsync.restore import default_restore_rev
 from gitsync.revspec import parse_time
@@ -209,7 +209,7 @@ class Service:
         return fc, rel, self._repo(fc).log(rel, limit)
 
     def patch(self, fc: FolderConfig, commit: CommitInfo, change: FileChange) -> str:
-        """What CHANGE of COMMIT did to its file, as text (see gitsync.patch)."""
+        """What CHANGE of COMMIT did to its file, as text (see gitsync.diffs)."""
         repo = self._repo(fc)
         parent = commit.parents[0] if commit.parents else None
 
@@ -223,7 +223,7 @@ class Service:
 
         old = version(parent, change.old_path or change.path)
         new = version(commit.id, change.path)
-        return render_patch(change.path, old, new)
+        return render_diff(change.path, old, new)
 
     def resolve_rev(self, repo: Repo, rev: str, *, now: float | None = None) -> str:
         when = parse_time(rev, time.time() if now is None else now)

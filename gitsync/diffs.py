@@ -1,4 +1,4 @@
-"""What changed in one file between two versions, as text for `gitsync log -p`.
+"""Rendering what changed in one file between two versions, as text for `gitsync log -p`.
 
 Pure: bytes in, text out. Text files get a unified diff; Word documents a paragraph-level
 diff with the changed words marked ``[-old-]{+new+}``; other files a one-line summary.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 
 from gitsync.errors import MergeError
-from gitsync.merge.docx import diff_docx
 from gitsync.merge.textcodec import decode
 
 MAX_LINES = 2000  # of diff output per file
@@ -20,7 +19,7 @@ def _is_docx(path: str, data: bytes | None) -> bool:
         data is None or data[:2] == b"PK")
 
 
-def render_patch(path: str, old: bytes | None, new: bytes | None) -> str:
+def render_diff(path: str, old: bytes | None, new: bytes | None) -> str:
     if _is_docx(path, old) and _is_docx(path, new):
         try:
             return _docx_patch(old, new)
@@ -46,6 +45,7 @@ def _text(data: bytes | None) -> str | None:
 
 
 def _docx_patch(old: bytes | None, new: bytes | None) -> str:
+    from gitsync.merge.docx import diff_docx  # only when a Word document is shown
     from gitsync.samples import docx_bytes
 
     empty = docx_bytes([])
