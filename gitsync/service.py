@@ -25,13 +25,13 @@ from gitsync import resolve as resolve_mod
 from gitsync.config import Config, FolderConfig, Paths, folder_key, load_config
 from gitsync.conflicts import ConflictRecord
 from gitsync.daemon_lock import running_daemon_pid
+from gitsync.diffs import render_diff
 from gitsync.errors import FolderError, GitsyncError, PathError, RevisionError
 from gitsync.folderstate import read_state
 from gitsync.ignore import IgnoreRules
 from gitsync.model import CommitInfo, FileChange, FolderStatus, SkippedFile
 from gitsync.operations import OPERATIONS, RoundReport
 from gitsync.owner import FolderOwner
-from gitsync.diffs import render_diff
 from gitsync.repo import Repo
 from gitsync.restore import default_restore_rev
 from gitsync.revspec import parse_time
