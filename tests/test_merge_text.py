@@ -8,7 +8,6 @@ algebra (unchanged sides, disjoint edits, no lost lines, no markers in ``data``)
 from __future__ import annotations
 
 import codecs
-import itertools
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +18,6 @@ from hypothesis import strategies as st
 
 from gitsync.errors import MergeError
 from gitsync.merge.base import MergeResult
-from gitsync.merge.diff3 import Hunk, diff3, diff_hunks
 from gitsync.merge.text import NotTextError, TextMerger, TextTooLargeError
 from gitsync.merge.textcodec import decode, split_lines
 from gitsync.merge.words import tokenize
@@ -357,32 +355,6 @@ def test_split_lines_keeps_terminators_and_only_splits_on_newline() -> None:
     assert split_lines("a\x0cb\u2028c\nd") == ["a\x0cb\u2028c\n", "d"]
     assert split_lines("") == []
     assert split_lines("a\n") == ["a\n"]
-
-
-def test_diff3_chunks_cover_every_version() -> None:
-    base, ours, theirs = list("abcdefg"), list("aXcdefgY"), list("abcZefg")
-    chunks = diff3(base, ours, theirs)
-    for side, seq in (("base", base), ("ours", ours), ("theirs", theirs)):
-        spans = [getattr(c, side) for c in chunks]
-        assert spans[0][0] == 0 and spans[-1][1] == len(seq)
-        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
-    assert [c.kind for c in chunks] == ["same", "ours", "same", "theirs", "same", "ours"]
-
-
-def test_deleting_one_of_equal_lines_is_placed_last_like_git() -> None:
-    assert diff_hunks(list("xaaay"), list("xaay")) == [Hunk(3, 4, 3, 3)]
-    assert diff_hunks(list("xaay"), list("xaaay")) == [Hunk(3, 3, 3, 4)]
-
-
-def test_diff_hunks_rebuild_the_other_side() -> None:
-    a = tokenize("the cat sat on the mat and the dog sat on the log")
-    b = tokenize("a cat sat on a mat while the dog lay on the log today")
-    rebuilt: list[str] = []
-    pos = 0
-    for h in diff_hunks(a, b):
-        rebuilt += a[pos : h.base_start] + b[h.side_start : h.side_end]
-        pos = h.base_end
-    assert rebuilt + a[pos:] == b
 
 
 def test_heavily_repeated_lines_stay_fast_and_safe() -> None:

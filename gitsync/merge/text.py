@@ -28,7 +28,7 @@ from typing import Literal, TypeVar
 
 from gitsync.errors import MergeError
 from gitsync.merge.base import Conflict, MergeResult
-from gitsync.merge.diff3 import Chunk, diff3, pick
+from gitsync.merge.sequence3 import Chunk, merge_chunks, take
 from gitsync.merge.textcodec import (
     Decoded,
     Encoding,
@@ -159,9 +159,9 @@ class TextMerger:
         marked: list[str] = []
         conflicts: list[Conflict] = []
         refined = 0
-        for chunk in diff3(base, ours, theirs):
+        for chunk in merge_chunks(base, ours, theirs):
             if chunk.kind != "conflict":
-                part = pick(chunk, base, ours, theirs)
+                part = take(chunk, base, ours, theirs)
                 data.extend(part)
                 marked.extend(part)
                 continue
@@ -173,11 +173,11 @@ class TextMerger:
             if self.refine:
                 # Git's rule made this one group; only edits that share a line (or insert at
                 # the same place) really collide, the rest merge line by line here.
-                subchunks = diff3(b_group, o_group, t_group, touching_conflicts=False)
+                subchunks = merge_chunks(b_group, o_group, t_group, touching_conflicts=False)
             conflicts_before = len(conflicts)
             for sub in subchunks:
                 if sub.kind != "conflict":
-                    part = pick(sub, b_group, o_group, t_group)
+                    part = take(sub, b_group, o_group, t_group)
                     data.extend(part)
                     marked.extend(part)
                     continue

@@ -2,17 +2,17 @@
 
 A region is cut into tokens: runs of word characters, runs of horizontal whitespace, single
 newlines and single punctuation characters. Every character lands in exactly one token, so
-joining the tokens gives the text back. The tokens are merged with the same diff3 rule as lines
-(touching edits conflict), so "two people changed different words of one line" or "edited
-neighbouring lines" merges, while two different edits of the same word, or two insertions at
-the same spot, still conflict.
+joining the tokens gives the text back. The tokens are merged with the same three-way rule as
+lines (:mod:`gitsync.merge.sequence3`; touching edits conflict), so "two people changed
+different words of one line" or "edited neighbouring lines" merges, while two different edits
+of the same word, or two insertions at the same spot, still conflict.
 """
 
 from __future__ import annotations
 
 import re
 
-from gitsync.merge.diff3 import merge_clean
+from gitsync.merge.sequence3 import merge_clean
 
 _TOKEN = re.compile(r"\n|[^\S\n]+|\w+|[^\w\s]")
 

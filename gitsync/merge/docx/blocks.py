@@ -18,7 +18,6 @@ from lxml import etree
 
 from gitsync.merge.base import Conflict
 from gitsync.merge.docx.conflicts import Tracker, conflict_blocks
-from gitsync.merge.docx.merge3 import matching_blocks, merge3
 from gitsync.merge.docx.ooxml import (
     W14_PARAID,
     W_P,
@@ -30,6 +29,7 @@ from gitsync.merge.docx.ooxml import (
     w,
 )
 from gitsync.merge.docx.runs import canon
+from gitsync.merge.sequence3 import matching_blocks, merge_chunks
 
 #: Above this many base x side block pairs in one clashing stretch, blocks are paired by a
 #: linear method instead of the quadratic similarity alignment.
@@ -125,7 +125,7 @@ def merge_sequence(
     ko = [ctx.key(e, 1) for e in ours]
     kt = [ctx.key(e, 2) for e in theirs]
     out: list[etree._Element | _Pending] = []
-    for r in merge3(kb, ko, kt):
+    for r in merge_chunks(kb, ko, kt, placement="in_step"):
         if r.kind in ("same", "ours", "both"):
             out.extend(ours[r.ours[0]:r.ours[1]])
         elif r.kind == "theirs":
@@ -245,7 +245,7 @@ def _align_large(base: list[etree._Element], other: list[etree._Element], kb: li
         return _similarity(base[a], other[b], kb[a], ko[b], tb[a], to[b]) >= PAIR_THRESHOLD
 
     pi = pj = 0
-    for i, j, n in matching_blocks(tb, to):
+    for i, j, n in matching_blocks(tb, to, placement="in_step"):
         a, b = pi, pj
         while a < i and b < j:
             if sim(a, b):
@@ -326,7 +326,7 @@ def _merge_inserts(ins_o: list[etree._Element], ins_t: list[etree._Element], ko:
     """Both sides inserted at one place: blocks both inserted appear once, and where they
     inserted different blocks between those, that stretch is a conflict."""
     io = it = 0
-    for mo, mt, n in matching_blocks(ko, kt):
+    for mo, mt, n in matching_blocks(ko, kt, placement="in_step"):
         so, st = ins_o[io:mo], ins_t[it:mt]
         if so and st:
             where = f"{prefix}{describe(so[0])} {len(out) + 1}"

@@ -14,9 +14,15 @@ from lxml import etree
 
 from gitsync.merge.docx.blocks import Ctx, choose3, render_conflict
 from gitsync.merge.docx.conflicts import has_revisions
-from gitsync.merge.docx.merge3 import merge3
 from gitsync.merge.docx.ooxml import W_P, visible_text
 from gitsync.merge.docx.runs import Segment, build_runs, chars, segments, segments_text, words
+from gitsync.merge.sequence3 import Chunk, merge_chunks
+
+
+def _chunks(b: list[Segment], o: list[Segment], t: list[Segment]) -> list[Chunk]:
+    """The three-way merge of segment lists, by their keys (text and formatting)."""
+    return merge_chunks([s.key for s in b], [s.key for s in o], [s.key for s in t],
+                        placement="in_step")
 
 
 def _char_merge(cb: list[Segment], co: list[Segment], ct: list[Segment]) -> list[Segment] | None:
@@ -25,7 +31,7 @@ def _char_merge(cb: list[Segment], co: list[Segment], ct: list[Segment]) -> list
         return None
     bc, oc, tc = chars(cb), chars(co), chars(ct)
     out: list[Segment] = []
-    for r in merge3([s.key for s in bc], [s.key for s in oc], [s.key for s in tc]):
+    for r in _chunks(bc, oc, tc):
         if r.kind == "conflict" or (r.kind != "same" and r.base[0] != r.base[1]):
             return None
         if r.kind == "theirs":
@@ -49,7 +55,7 @@ def merge_paragraph(b: etree._Element, o: etree._Element, t: etree._Element, ctx
     tppr, ts = segments(t, ctx.goback[2])
     bw, ow, tw = words(bs), words(os_), words(ts)
     pieces: list[tuple[bool, list[Segment], list[Segment], list[Segment]]] = []
-    for r in merge3([s.key for s in bw], [s.key for s in ow], [s.key for s in tw]):
+    for r in _chunks(bw, ow, tw):
         ob, oo, ot = bw[r.base[0]:r.base[1]], ow[r.ours[0]:r.ours[1]], tw[r.theirs[0]:r.theirs[1]]
         if r.kind == "theirs":
             pieces.append((False, ot, [], []))
