@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from gitsync.errors import MergeError
@@ -77,6 +77,23 @@ class _Prepared:
     eol: EolStyle
     encoding: Encoding
     notes: tuple[str, ...]
+
+
+@dataclass
+class _Merged:
+    """The merge being built: lines of ``data`` (ours in conflicts) and of ``marked``."""
+
+    ours_label: str
+    theirs_label: str
+    data: list[str] = field(default_factory=list)
+    marked: list[str] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    refined: int = 0  # conflicting groups (by git's rule) that merged after all
+
+    def keep(self, lines: Sequence[str]) -> None:
+        """Lines that are the same in both outputs."""
+        self.data.extend(lines)
+        self.marked.extend(lines)
 
 
 class TextMerger:
@@ -155,58 +172,64 @@ class TextMerger:
         theirs_label: str,
     ) -> tuple[str, str, list[Conflict], int]:
         """Merged text (ours in conflicts), marked text, conflicts, groups git would not merge."""
-        data: list[str] = []
-        marked: list[str] = []
-        conflicts: list[Conflict] = []
-        refined = 0
-        for chunk in merge_chunks(base, ours, theirs):
+        out = _Merged(ours_label, theirs_label)
+        self._emit(out, merge_chunks(base, ours, theirs), base, ours, theirs, retry=self.refine)
+        return "".join(out.data), "".join(out.marked), out.conflicts, out.refined
+
+    def _emit(
+        self,
+        out: _Merged,
+        chunks: list[Chunk],
+        base: list[str],
+        ours: list[str],
+        theirs: list[str],
+        *,
+        retry: bool,
+    ) -> None:
+        """Add the chunks of one merge to ``out``; with ``retry``, conflicting groups are merged
+        again with the looser rule before they count as conflicts."""
+        for chunk in chunks:
             if chunk.kind != "conflict":
-                part = take(chunk, base, ours, theirs)
-                data.extend(part)
-                marked.extend(part)
+                out.keep(take(chunk, base, ours, theirs))
                 continue
-            b_group = base[chunk.base[0] : chunk.base[1]]
-            o_group = ours[chunk.ours[0] : chunk.ours[1]]
-            t_group = theirs[chunk.theirs[0] : chunk.theirs[1]]
-            whole = Chunk("conflict", (0, len(b_group)), (0, len(o_group)), (0, len(t_group)))
-            subchunks = [whole]
-            if self.refine:
-                # Git's rule made this one group; only edits that share a line (or insert at
-                # the same place) really collide, the rest merge line by line here.
-                subchunks = merge_chunks(b_group, o_group, t_group, touching_conflicts=False)
-            conflicts_before = len(conflicts)
-            for sub in subchunks:
-                if sub.kind != "conflict":
-                    part = take(sub, b_group, o_group, t_group)
-                    data.extend(part)
-                    marked.extend(part)
-                    continue
-                b_part = b_group[sub.base[0] : sub.base[1]]
-                o_part = o_group[sub.ours[0] : sub.ours[1]]
-                t_part = t_group[sub.theirs[0] : sub.theirs[1]]
-                b_text, o_text, t_text = "".join(b_part), "".join(o_part), "".join(t_part)
-                if self.refine:
-                    merged = merge_words(b_text, o_text, t_text, max_tokens=self.max_tokens)
-                    if merged is not None:
-                        lines = split_lines(merged)
-                        data.extend(lines)
-                        marked.extend(lines)
-                        continue
-                first = len(data) + 1
-                data.extend(o_part)
-                conflicts.append(
-                    Conflict(
-                        where=_where(first, len(o_part)),
-                        base=b_text,
-                        ours=o_text,
-                        theirs=t_text,
-                        kind="content",
-                    )
-                )
-                marked.extend(self._markers(b_part, o_part, t_part, ours_label, theirs_label))
-            if len(conflicts) == conflicts_before:
-                refined += 1
-        return "".join(data), "".join(marked), conflicts, refined
+            b_part, o_part, t_part = (
+                base[chunk.base[0] : chunk.base[1]],
+                ours[chunk.ours[0] : chunk.ours[1]],
+                theirs[chunk.theirs[0] : chunk.theirs[1]],
+            )
+            if not retry:
+                self._conflict(out, b_part, o_part, t_part)
+                continue
+            # Git's rule made this one group; only edits that share a line (or insert at
+            # the same place) really collide, the rest merge line by line here.
+            conflicts_before = len(out.conflicts)
+            regroup = merge_chunks(b_part, o_part, t_part, touching_conflicts=False)
+            self._emit(out, regroup, b_part, o_part, t_part, retry=False)
+            if len(out.conflicts) == conflicts_before:
+                out.refined += 1
+
+    def _conflict(
+        self, out: _Merged, b_part: list[str], o_part: list[str], t_part: list[str]
+    ) -> None:
+        """A group both sides changed: merged word by word if that works, else a conflict."""
+        b_text, o_text, t_text = "".join(b_part), "".join(o_part), "".join(t_part)
+        if self.refine:
+            merged = merge_words(b_text, o_text, t_text, max_tokens=self.max_tokens)
+            if merged is not None:
+                out.keep(split_lines(merged))
+                return
+        first = len(out.data) + 1
+        out.data.extend(o_part)
+        out.conflicts.append(
+            Conflict(
+                where=_where(first, len(o_part)),
+                base=b_text,
+                ours=o_text,
+                theirs=t_text,
+                kind="content",
+            )
+        )
+        out.marked.extend(self._markers(b_part, o_part, t_part, out.ours_label, out.theirs_label))
 
     def _markers(
         self,
