@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from gitsync.merge.base import Conflict, MergeResult
-from gitsync.merge.docx.blocks import Ctx, choose3, merge_sequence
+from gitsync.merge.docx.blocks import Ctx, choose3, merge_blocks
 from gitsync.merge.docx.conflicts import Tracker
 from gitsync.merge.docx.errors import DocxError, LimitExceededError
 from gitsync.merge.docx.fixups import dedupe_ids
@@ -327,7 +327,7 @@ class _DocxMerge:
         lb, sb = split(bb)
         lo, so = split(ob)
         lt, st = split(tb)
-        merged = merge_sequence(lb, lo, lt, ctx)
+        merged = merge_blocks(lb, lo, lt, ctx)
         sect = choose3(sb, so, st, ctx, "section properties")
         ob[:] = [*merged, *([sect] if sect is not None else [])]
 

@@ -10,7 +10,7 @@ edited on both sides is merged word by word, and only real clashes become confli
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
@@ -26,6 +26,7 @@ from gitsync.merge.docx.ooxml import (
     W_TBL,
     W_TR,
     block_text,
+    empty_like,
     w,
 )
 from gitsync.merge.docx.runs import canon
@@ -116,7 +117,7 @@ class _Pending:
     where: str
 
 
-def merge_sequence(
+def merge_blocks(
     base: list[etree._Element], ours: list[etree._Element], theirs: list[etree._Element],
     ctx: Ctx, prefix: str = "",
 ) -> list[etree._Element]:
@@ -364,14 +365,17 @@ def merge_item(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx
         merged = _merge_sdt(b, o, t, ctx, where)
         if merged is not None:
             return [merged]
-    ctx.conflict(where, block_text(b), block_text(o), block_text(t), "content")
-    return _render(ctx, [o], [t], block_text(b))
+    return block_conflict(b, o, t, ctx, where, "content")
 
 
-def render_conflict(ctx: Ctx, ours: list[etree._Element], theirs: list[etree._Element],
-                    base_text: str) -> list[etree._Element]:
-    """Public alias used by the table and paragraph mergers."""
-    return _render(ctx, ours, theirs, base_text)
+def block_conflict(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx,
+                   where: str, kind: str,
+                   text: Callable[[etree._Element], str] = block_text) -> list[etree._Element]:
+    """A block both sides changed that cannot be merged: recorded as a conflict of ``kind``
+    and shown with ours deleted and theirs inserted."""
+    base_text = text(b)
+    ctx.conflict(where, base_text, text(o), text(t), kind)
+    return _render(ctx, [o], [t], base_text)
 
 
 def _merge_sdt(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx,
@@ -383,12 +387,12 @@ def _merge_sdt(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx
         if content is None:
             return None
         parts.append(content)
-    out = etree.Element(o.tag, attrib=dict(o.attrib), nsmap=o.nsmap)
+    out = empty_like(o)
     for tag in (w("sdtPr"), w("sdtEndPr")):
         chosen = choose3(b.find(tag), o.find(tag), t.find(tag), ctx, where)
         if chosen is not None:
             out.append(copy.deepcopy(chosen))
     content = etree.SubElement(out, W_SDTCONTENT)
     kids = [[c for c in p if isinstance(c.tag, str)] for p in parts]
-    content.extend(merge_sequence(kids[0], kids[1], kids[2], ctx, prefix=f"{where}, "))
+    content.extend(merge_blocks(kids[0], kids[1], kids[2], ctx, prefix=f"{where}, "))
     return out

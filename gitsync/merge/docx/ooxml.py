@@ -76,6 +76,11 @@ def make(tag: str, attrib: dict[str, str] | None = None, text: str | None = None
     return el
 
 
+def empty_like(el: etree._Element) -> etree._Element:
+    """A new element with ``el``'s tag, attributes and namespaces, without its content."""
+    return etree.Element(el.tag, attrib=dict(el.attrib), nsmap=el.nsmap)
+
+
 def visible_text(el: etree._Element) -> str:
     """Text as it reads after accepting all changes: w:t only, no deleted text."""
     parts: list[str] = []

@@ -12,9 +12,9 @@ import copy
 
 from lxml import etree
 
-from gitsync.merge.docx.blocks import Ctx, choose3, render_conflict
+from gitsync.merge.docx.blocks import Ctx, block_conflict, choose3
 from gitsync.merge.docx.conflicts import has_revisions
-from gitsync.merge.docx.ooxml import W_P, visible_text
+from gitsync.merge.docx.ooxml import empty_like, visible_text
 from gitsync.merge.docx.runs import Segment, build_runs, chars, segments, segments_text, words
 from gitsync.merge.sequence3 import Chunk, merge_chunks
 
@@ -70,10 +70,9 @@ def merge_paragraph(b: etree._Element, o: etree._Element, t: etree._Element, ctx
     clashes = [p for p in pieces if p[0]]
     if any(s.kind == "x" for _, _, oo, ot in clashes for s in oo + ot):
         # Whole elements (hyperlinks, fields, math) cannot be split into tracked runs.
-        ctx.conflict(where, visible_text(b), visible_text(o), visible_text(t), "content")
-        return render_conflict(ctx, [o], [t], visible_text(b))
+        return block_conflict(b, o, t, ctx, where, "content", text=visible_text)
     ppr = choose3(bppr, oppr, tppr, ctx, where)
-    p = etree.Element(W_P, attrib=dict(o.attrib), nsmap=o.nsmap)
+    p = empty_like(o)
     if ppr is not None:
         p.append(copy.deepcopy(ppr))
     tracker = ctx.tracker

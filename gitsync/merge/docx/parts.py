@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from gitsync.merge.docx.blocks import Ctx, merge_sequence
+from gitsync.merge.docx.blocks import Ctx, merge_blocks
 from gitsync.merge.docx.ooxml import DCTERMS_NS, W14_NS, W15_NS, W_ID, W_NAME, w
 from gitsync.merge.docx.runs import canon
 
@@ -120,7 +120,7 @@ def merge_container(b: etree._Element | None, o: etree._Element, t: etree._Eleme
     bl = [c for c in b if isinstance(c.tag, str)] if b is not None else []
     ol = [c for c in o if isinstance(c.tag, str)]
     tl = [c for c in t if isinstance(c.tag, str)]
-    o[:] = merge_sequence(bl, ol, tl, ctx, prefix=prefix)
+    o[:] = merge_blocks(bl, ol, tl, ctx, prefix=prefix)
     return o
 
 

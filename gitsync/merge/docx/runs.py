@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -159,25 +160,23 @@ def paragraph_key(p: etree._Element, goback: frozenset[str]) -> str:
 
 def words(segs: list[Segment]) -> list[Segment]:
     """Split text segments into words, spaces and punctuation, one segment each."""
-    out: list[Segment] = []
-    for s in segs:
-        if s.kind != "t":
-            out.append(s)
-            continue
-        for m in _WORD_RE.finditer(s.text):
-            piece = m.group(0)
-            out.append(Segment("t", ("t", s.key[1], piece), text=piece, rpr=s.rpr))
-    return out
+    return _split_text(segs, _WORD_RE.findall)
 
 
 def chars(segs: list[Segment]) -> list[Segment]:
     """Split text segments into single characters (for the character-level fallback)."""
+    return _split_text(segs, list)
+
+
+def _split_text(segs: list[Segment], pieces: Callable[[str], list[str]]) -> list[Segment]:
+    """Text segments cut into ``pieces`` of their text, each keeping the run's formatting."""
     out: list[Segment] = []
     for s in segs:
         if s.kind != "t":
             out.append(s)
             continue
-        out.extend(Segment("t", ("t", s.key[1], ch), text=ch, rpr=s.rpr) for ch in s.text)
+        out.extend(Segment("t", ("t", s.key[1], piece), text=piece, rpr=s.rpr)
+                   for piece in pieces(s.text))
     return out
 
 

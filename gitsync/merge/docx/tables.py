@@ -10,7 +10,7 @@ import copy
 
 from lxml import etree
 
-from gitsync.merge.docx.blocks import Ctx, choose3, merge_sequence, render_conflict
+from gitsync.merge.docx.blocks import Ctx, block_conflict, choose3, merge_blocks
 from gitsync.merge.docx.ooxml import (
     W_P,
     W_TBLGRID,
@@ -18,7 +18,7 @@ from gitsync.merge.docx.ooxml import (
     W_TC,
     W_TCPR,
     W_TRPR,
-    block_text,
+    empty_like,
     make,
     w,
 )
@@ -26,56 +26,58 @@ from gitsync.merge.docx.ooxml import (
 W_TBLPREX = w("tblPrEx")
 
 
-def _split(el: etree._Element, heads: tuple[str, ...]) -> tuple[dict[str, etree._Element],
-                                                                  list[etree._Element]]:
-    head: dict[str, etree._Element] = {}
-    items: list[etree._Element] = []
-    for child in el:
-        if not isinstance(child.tag, str):
-            continue
-        if child.tag in heads and not items:
-            head[child.tag] = child
-        else:
-            items.append(child)
-    return head, items
+Heads = dict[str, etree._Element]
+
+
+def _split(els: tuple[etree._Element, ...], heads: tuple[str, ...]
+           ) -> tuple[list[Heads], list[list[etree._Element]]]:
+    """Each version's leading property elements (by tag), and the items that follow them."""
+    all_heads: list[Heads] = []
+    all_items: list[list[etree._Element]] = []
+    for el in els:
+        head: Heads = {}
+        items: list[etree._Element] = []
+        for child in el:
+            if not isinstance(child.tag, str):
+                continue
+            if child.tag in heads and not items:
+                head[child.tag] = child
+            else:
+                items.append(child)
+        all_heads.append(head)
+        all_items.append(items)
+    return all_heads, all_items
+
+
+def _add_chosen(out: etree._Element, heads: list[Heads], tag: str, ctx: Ctx, where: str) -> None:
+    """Append (a copy of) the side's ``tag`` properties that :func:`choose3` picks, if any."""
+    el = choose3(heads[0].get(tag), heads[1].get(tag), heads[2].get(tag), ctx, where)
+    if el is not None:
+        out.append(copy.deepcopy(el))
 
 
 def merge_table(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx,
                 where: str) -> list[etree._Element]:
-    heads = (W_TBLPR, W_TBLGRID)
-    hb, ib = _split(b, heads)
-    ho, io = _split(o, heads)
-    ht, it = _split(t, heads)
-    grids = [ctx.key(h[W_TBLGRID], s) if W_TBLGRID in h else "" for s, h in
-             enumerate((hb, ho, ht))]
+    heads, (ib, io, it) = _split((b, o, t), (W_TBLPR, W_TBLGRID))
+    grids = [ctx.key(h[W_TBLGRID], s) if W_TBLGRID in h else "" for s, h in enumerate(heads)]
     if not grids[0] == grids[1] == grids[2]:
-        ctx.conflict(where, block_text(b), block_text(o), block_text(t), "table")
-        return render_conflict(ctx, [o], [t], block_text(b))
-    tbl = etree.Element(o.tag, attrib=dict(o.attrib), nsmap=o.nsmap)
-    tblpr = choose3(hb.get(W_TBLPR), ho.get(W_TBLPR), ht.get(W_TBLPR), ctx, where)
-    if tblpr is not None:
-        tbl.append(copy.deepcopy(tblpr))
-    if W_TBLGRID in ho:
-        tbl.append(copy.deepcopy(ho[W_TBLGRID]))
-    for el in merge_sequence(ib, io, it, ctx, prefix=f"{where}, "):
-        tbl.append(el)
+        return block_conflict(b, o, t, ctx, where, "table")
+    tbl = empty_like(o)
+    _add_chosen(tbl, heads, W_TBLPR, ctx, where)
+    if W_TBLGRID in heads[1]:
+        tbl.append(copy.deepcopy(heads[1][W_TBLGRID]))
+    tbl.extend(merge_blocks(ib, io, it, ctx, prefix=f"{where}, "))
     return [tbl]
 
 
 def merge_row(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx,
               where: str) -> list[etree._Element]:
-    heads = (W_TBLPREX, W_TRPR)
-    hb, cb = _split(b, heads)
-    ho, co = _split(o, heads)
-    ht, ct = _split(t, heads)
+    heads, (cb, co, ct) = _split((b, o, t), (W_TBLPREX, W_TRPR))
     if not (len(cb) == len(co) == len(ct)) or any(c.tag != W_TC for c in cb + co + ct):
-        ctx.conflict(where, block_text(b), block_text(o), block_text(t), "row")
-        return render_conflict(ctx, [o], [t], block_text(b))
-    tr = etree.Element(o.tag, attrib=dict(o.attrib), nsmap=o.nsmap)
-    for tag in heads:
-        el = choose3(hb.get(tag), ho.get(tag), ht.get(tag), ctx, where)
-        if el is not None:
-            tr.append(copy.deepcopy(el))
+        return block_conflict(b, o, t, ctx, where, "row")
+    tr = empty_like(o)
+    for tag in (W_TBLPREX, W_TRPR):
+        _add_chosen(tr, heads, tag, ctx, where)
     for n, (xb, xo, xt) in enumerate(zip(cb, co, ct, strict=True), start=1):
         kb, ko, kt = ctx.key(xb, 0), ctx.key(xo, 1), ctx.key(xt, 2)
         if ko == kb:
@@ -89,16 +91,11 @@ def merge_row(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx,
 
 def _merge_cell(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx,
                 where: str) -> etree._Element:
-    hb, ib = _split(b, (W_TCPR,))
-    ho, io = _split(o, (W_TCPR,))
-    ht, it = _split(t, (W_TCPR,))
-    tc = etree.Element(o.tag, attrib=dict(o.attrib), nsmap=o.nsmap)
-    tcpr = choose3(hb.get(W_TCPR), ho.get(W_TCPR), ht.get(W_TCPR), ctx, where)
-    if tcpr is not None:
-        tc.append(copy.deepcopy(tcpr))
-    blocks = merge_sequence(ib, io, it, ctx, prefix=f"{where}, ")
-    for el in blocks:
-        tc.append(el)
+    heads, (ib, io, it) = _split((b, o, t), (W_TCPR,))
+    tc = empty_like(o)
+    _add_chosen(tc, heads, W_TCPR, ctx, where)
+    blocks = merge_blocks(ib, io, it, ctx, prefix=f"{where}, ")
+    tc.extend(blocks)
     if not blocks or blocks[-1].tag != W_P:
         tc.append(make(W_P))  # a cell must end with a paragraph
     return tc
