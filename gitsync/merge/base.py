@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,8 +44,21 @@ class MergeResult:
         return not self.conflicts
 
 
+@dataclass(frozen=True)
+class Versions:
+    """What a merger merges: the three versions of one file, the names of its two sides (for
+    conflict markers and tracked changes) and its path (for messages and sniffing)."""
+
+    base: bytes | None
+    ours: bytes
+    theirs: bytes
+    ours_label: str
+    theirs_label: str
+    path: str = ""
+
+
 class Merger(Protocol):
-    """A three-way merger for one family of file types."""
+    """A three-way merger for one family of file types (see :class:`MergerBase` to write one)."""
 
     name: str
 
@@ -64,3 +78,31 @@ class Merger(Protocol):
     ) -> MergeResult:
         """Merge three versions; raise :class:`gitsync.errors.MergeError` when it cannot."""
         ...
+
+
+class MergerBase(ABC):
+    """The :class:`Merger` calling convention, written once: a merger subclasses this and
+    defines ``accepts`` and :meth:`merge_versions`, which gets its inputs as one value."""
+
+    name: str
+
+    @abstractmethod
+    def accepts(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> bool:
+        """Whether this merger can handle these inputs (by name and content sniffing)."""
+
+    def merge(
+        self,
+        base: bytes | None,
+        ours: bytes,
+        theirs: bytes,
+        *,
+        ours_label: str,
+        theirs_label: str,
+        path: str = "",
+    ) -> MergeResult:
+        """Merge three versions; raise :class:`gitsync.errors.MergeError` when it cannot."""
+        return self.merge_versions(Versions(base, ours, theirs, ours_label, theirs_label, path))
+
+    @abstractmethod
+    def merge_versions(self, v: Versions) -> MergeResult:
+        """Merge three versions; raise :class:`gitsync.errors.MergeError` when it cannot."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from gitsync.merge.base import Conflict, MergeResult
+from gitsync.merge.base import Conflict, MergerBase, MergeResult, Versions
 
 WHOLE_FILE = "whole file"
 
@@ -22,6 +22,17 @@ def describe(data: bytes | None) -> str:
     return f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:12]}"
 
 
+def whole_file_conflict(base: bytes | None, ours: bytes, theirs: bytes, *, kind: str) -> Conflict:
+    """The one conflict of a file that is kept as ours without being merged."""
+    return Conflict(
+        where=WHOLE_FILE,
+        base=describe(base),
+        ours=describe(ours),
+        theirs=describe(theirs),
+        kind=kind,
+    )
+
+
 def trivial_merge(base: bytes | None, ours: bytes, theirs: bytes) -> bytes | None:
     """The merge when at most one side changed, or both made the same change; else None."""
     if ours == theirs or base == theirs:
@@ -31,7 +42,7 @@ def trivial_merge(base: bytes | None, ours: bytes, theirs: bytes) -> bytes | Non
     return None
 
 
-class BinaryMerger:
+class BinaryMerger(MergerBase):
     """Accepts everything; merges only trivially, otherwise keeps ours with a "binary" conflict."""
 
     name = "binary"
@@ -40,25 +51,10 @@ class BinaryMerger:
         """Always true: this is the merger of last resort."""
         return True
 
-    def merge(
-        self,
-        base: bytes | None,
-        ours: bytes,
-        theirs: bytes,
-        *,
-        ours_label: str,
-        theirs_label: str,
-        path: str = "",
-    ) -> MergeResult:
+    def merge_versions(self, v: Versions) -> MergeResult:
         """Ours, plus one conflict of kind "binary" unless the merge is trivial."""
-        merged = trivial_merge(base, ours, theirs)
+        merged = trivial_merge(v.base, v.ours, v.theirs)
         if merged is not None:
             return MergeResult(data=merged)
-        conflict = Conflict(
-            where=WHOLE_FILE,
-            base=describe(base),
-            ours=describe(ours),
-            theirs=describe(theirs),
-            kind="binary",
-        )
-        return MergeResult(data=ours, conflicts=(conflict,))
+        conflict = whole_file_conflict(v.base, v.ours, v.theirs, kind="binary")
+        return MergeResult(data=v.ours, conflicts=(conflict,))

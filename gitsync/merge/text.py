@@ -1,4 +1,4 @@
-"""Three-way merge of text files: line-level diff3, then word-level inside conflicting groups.
+"""Three-way merge of text files: line-level (sequence3), then word-level inside conflicting groups.
 
 What :class:`TextMerger` promises:
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from gitsync.errors import MergeError
-from gitsync.merge.base import Conflict, MergeResult
+from gitsync.merge.base import Conflict, MergerBase, MergeResult, Versions
 from gitsync.merge.sequence3 import Chunk, merge_chunks, take
 from gitsync.merge.textcodec import (
     Decoded,
@@ -96,7 +96,7 @@ class _Merged:
         self.marked.extend(lines)
 
 
-class TextMerger:
+class TextMerger(MergerBase):
     """Line- then word-level three-way merge of text (see the module docstring)."""
 
     name = "text"
@@ -121,60 +121,39 @@ class TextMerger:
         """True when all present sides are text in compatible encodings."""
         return _prepare(base, ours, theirs) is not None
 
-    def merge(
-        self,
-        base: bytes | None,
-        ours: bytes,
-        theirs: bytes,
-        *,
-        ours_label: str,
-        theirs_label: str,
-        path: str = "",
-    ) -> MergeResult:
+    def merge_versions(self, v: Versions) -> MergeResult:
         """Merge three versions of a text file; ``base=None`` merges two added files."""
-        if max(len(base or b""), len(ours), len(theirs)) > self.max_bytes:
+        name = v.path or "file"
+        if max(len(v.base or b""), len(v.ours), len(v.theirs)) > self.max_bytes:
             raise TextTooLargeError(
-                f"{path or 'file'} is over {self.max_bytes} bytes, too large to merge as text",
-                path=path,
+                f"{name} is over {self.max_bytes} bytes, too large to merge as text",
+                path=v.path,
                 limit=self.max_bytes,
             )
-        prepared = _prepare(base, ours, theirs)
+        prepared = _prepare(v.base, v.ours, v.theirs)
         if prepared is None:
-            raise NotTextError(f"{path or 'file'} is not text in one encoding", path=path)
+            raise NotTextError(f"{name} is not text in one encoding", path=v.path)
+        out = _Merged(v.ours_label, v.theirs_label)
         if prepared.encoding.codec == "latin-1":
             # 8-bit files: labels go in as their UTF-8 bytes, as git writes them.
-            ours_label = ours_label.encode("utf-8").decode("latin-1")
-            theirs_label = theirs_label.encode("utf-8").decode("latin-1")
-        data, marked, conflicts, refined = self._merge_lines(
-            *prepared.lines, ours_label=ours_label, theirs_label=theirs_label
-        )
+            out.ours_label = v.ours_label.encode("utf-8").decode("latin-1")
+            out.theirs_label = v.theirs_label.encode("utf-8").decode("latin-1")
+        base, ours, theirs = prepared.lines
+        self._emit(out, merge_chunks(base, ours, theirs), base, ours, theirs, retry=self.refine)
+        data, marked = "".join(out.data), "".join(out.marked)
         if prepared.normalised and prepared.eol == "crlf":
             data = data.replace("\n", "\r\n")
             marked = marked.replace("\n", "\r\n")
         notes = prepared.notes
-        if refined:
-            notes += (f"merged {refined} place(s) where both sides edited neighbouring text",)
+        if out.refined:
+            notes += (f"merged {out.refined} place(s) where both sides edited neighbouring text",)
         data_bytes = encode(data, prepared.encoding)
         return MergeResult(
             data=data_bytes,
-            conflicts=tuple(conflicts),
-            marked=encode(marked, prepared.encoding) if conflicts else data_bytes,
+            conflicts=tuple(out.conflicts),
+            marked=encode(marked, prepared.encoding) if out.conflicts else data_bytes,
             notes=notes,
         )
-
-    def _merge_lines(
-        self,
-        base: list[str],
-        ours: list[str],
-        theirs: list[str],
-        *,
-        ours_label: str,
-        theirs_label: str,
-    ) -> tuple[str, str, list[Conflict], int]:
-        """Merged text (ours in conflicts), marked text, conflicts, groups git would not merge."""
-        out = _Merged(ours_label, theirs_label)
-        self._emit(out, merge_chunks(base, ours, theirs), base, ours, theirs, retry=self.refine)
-        return "".join(out.data), "".join(out.marked), out.conflicts, out.refined
 
     def _emit(
         self,

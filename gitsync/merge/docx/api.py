@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from gitsync.merge.base import Conflict, MergeResult
+from gitsync.merge.base import Conflict, MergerBase, MergeResult, Versions
 from gitsync.merge.docx.blocks import Ctx, choose3, merge_blocks
 from gitsync.merge.docx.conflicts import Tracker
 from gitsync.merge.docx.errors import DocxError, LimitExceededError
@@ -434,7 +434,7 @@ def _free_id(rels: etree._Element) -> str:
     return f"rId{n}"
 
 
-class DocxMerger:
+class DocxMerger(MergerBase):
     """The :class:`gitsync.merge.base.Merger` for Word documents."""
 
     name = "docx"
@@ -445,15 +445,7 @@ class DocxMerger:
             return True
         return all(d[:4] == b"PK\x03\x04" and b"word/document.xml" in d for d in (ours, theirs))
 
-    def merge(
-        self,
-        base: bytes | None,
-        ours: bytes,
-        theirs: bytes,
-        *,
-        ours_label: str,
-        theirs_label: str,
-        path: str = "",
-    ) -> MergeResult:
+    def merge_versions(self, v: Versions) -> MergeResult:
         """Merge via :func:`merge_docx` with default limits."""
-        return merge_docx(base, ours, theirs, ours_label=ours_label, theirs_label=theirs_label)
+        return merge_docx(v.base, v.ours, v.theirs, ours_label=v.ours_label,
+                          theirs_label=v.theirs_label)
