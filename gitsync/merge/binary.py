@@ -8,8 +8,6 @@ so it is a correct merger on its own.
 
 from __future__ import annotations
 
-import hashlib
-
 from gitsync.merge.base import Conflict, MergerBase, MergeResult, Versions
 
 WHOLE_FILE = "whole file"
@@ -19,6 +17,8 @@ def describe(data: bytes | None) -> str:
     """A short label for binary content in a :class:`Conflict` ("" when absent)."""
     if data is None:
         return ""
+    import hashlib  # here: it loads OpenSSL (2-3 ms), which a text merge never needs
+
     return f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:12]}"
 
 
