@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from gitsync.merge.base import Conflict, MergerBase, MergeResult, Versions
-from gitsync.merge.docx.blocks import Ctx, choose3, merge_blocks
+from gitsync.merge.docx.blocks import Ctx, ItemMerger, choose3, merge_blocks
 from gitsync.merge.docx.conflicts import Tracker
 from gitsync.merge.docx.errors import DocxError, LimitExceededError
 from gitsync.merge.docx.fixups import dedupe_ids
@@ -25,6 +25,7 @@ from gitsync.merge.docx.ooxml import (
     W_P,
     W_SECTPR,
     W_TBL,
+    W_TR,
     w,
 )
 from gitsync.merge.docx.package import (
@@ -36,6 +37,7 @@ from gitsync.merge.docx.package import (
     serialize_xml,
     write_package,
 )
+from gitsync.merge.docx.paragraph import merge_paragraph
 from gitsync.merge.docx.parts import (
     DERIVED_PARTS,
     NOTE_PARTS,
@@ -58,10 +60,13 @@ from gitsync.merge.docx.rels import (
     resolve,
 )
 from gitsync.merge.docx.runs import goback_ids
+from gitsync.merge.docx.tables import merge_row, merge_table
 from gitsync.merge.docx.textconv import docx_text
 from gitsync.merge.docx.validate import validate_package
 
 DOCX_SUFFIXES = (".docx", ".docm", ".dotx")
+#: How a block both sides edited is merged, by tag (content controls: in blocks.py).
+ITEM_MERGERS: dict[str, ItemMerger] = {W_P: merge_paragraph, W_TBL: merge_table, W_TR: merge_row}
 DOC_RELS = rels_name(DOCUMENT_PART)
 CORE_PART = "docProps/core.xml"
 NUMBERING_PART = "word/numbering.xml"
@@ -158,8 +163,8 @@ class _DocxMerge:
     def ctx(self, b: etree._Element | None, o: etree._Element, t: etree._Element,
             part: str) -> Ctx:
         gb = goback_ids(b) if b is not None else frozenset()
-        return Ctx(self.tracker, (gb, goback_ids(o), goback_ids(t)), self.conflicts, part,
-                   self.theirs_label, self.ours_label)
+        return Ctx(self.tracker, (gb, goback_ids(o), goback_ids(t)), self.conflicts,
+                   ITEM_MERGERS, part, self.theirs_label, self.ours_label)
 
     def run(self, b_doc: etree._Element | None, o_doc: etree._Element | None,
             t_doc: etree._Element | None) -> MergeResult:

@@ -10,7 +10,7 @@ edited on both sides is merged word by word, and only real clashes become confli
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
@@ -40,16 +40,25 @@ PAIR_THRESHOLD = 0.5
 LOOKAHEAD = 4
 
 
+#: Merges one block both sides edited: ``(base, ours, theirs, ctx, where) -> blocks``.
+ItemMerger = Callable[
+    [etree._Element, etree._Element, etree._Element, "Ctx", str], list[etree._Element]
+]
+
+
 @dataclass
 class Ctx:
     """Per-part merge state: the revision tracker, the conflicts found, and key caches.
 
-    ``goback`` holds each side's _GoBack bookmark ids (base, ours, theirs).
+    ``goback`` holds each side's _GoBack bookmark ids (base, ours, theirs). ``item_mergers``
+    merge a block both sides edited, by its tag (paragraphs, tables, rows): they are handed in
+    rather than imported because they merge what they contain with :func:`merge_blocks`.
     """
 
     tracker: Tracker
     goback: tuple[frozenset[str], frozenset[str], frozenset[str]]
     conflicts: list[Conflict]
+    item_mergers: Mapping[str, ItemMerger]
     part: str = "word/document.xml"
     theirs_label: str = "theirs"
     ours_label: str = "ours"
@@ -352,19 +361,14 @@ def _render(ctx: Ctx, ours: list[etree._Element], theirs: list[etree._Element],
 def merge_item(b: etree._Element, o: etree._Element, t: etree._Element, ctx: Ctx,
                where: str) -> list[etree._Element]:
     """Merge one block edited on both sides, by kind."""
-    from gitsync.merge.docx.paragraph import merge_paragraph
-    from gitsync.merge.docx.tables import merge_row, merge_table
-
-    if b.tag == o.tag == t.tag == W_P:
-        return merge_paragraph(b, o, t, ctx, where)
-    if b.tag == o.tag == t.tag == W_TBL:
-        return merge_table(b, o, t, ctx, where)
-    if b.tag == o.tag == t.tag == W_TR:
-        return merge_row(b, o, t, ctx, where)
-    if b.tag == o.tag == t.tag == W_SDT:
-        merged = _merge_sdt(b, o, t, ctx, where)
-        if merged is not None:
-            return [merged]
+    if b.tag == o.tag == t.tag:
+        item_merger = ctx.item_mergers.get(b.tag)
+        if item_merger is not None:
+            return item_merger(b, o, t, ctx, where)
+        if b.tag == W_SDT:
+            merged = _merge_sdt(b, o, t, ctx, where)
+            if merged is not None:
+                return [merged]
     return block_conflict(b, o, t, ctx, where, "content")
 
 
