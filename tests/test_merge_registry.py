@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitsync.errors import MergeError
-from gitsync.merge.base import Conflict, MergeResult
+from gitsync.merge.base import Conflict, Merger, MergeResult, Versions
 from gitsync.merge.binary import BinaryMerger
 from gitsync.merge.registry import (
     MergerRegistry,
@@ -22,7 +22,7 @@ from gitsync.merge.text import TextMerger
 
 
 @dataclass
-class Recording:
+class Recording(Merger):
     """A merger that accepts files with a given suffix and records the calls it gets."""
 
     name: str
@@ -33,17 +33,8 @@ class Recording:
     def accepts(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> bool:
         return path.endswith(self.suffix)
 
-    def merge(
-        self,
-        base: bytes | None,
-        ours: bytes,
-        theirs: bytes,
-        *,
-        ours_label: str,
-        theirs_label: str,
-        path: str = "",
-    ) -> MergeResult:
-        self.calls.append((base, ours, theirs, ours_label, theirs_label, path))
+    def merge_versions(self, v: Versions) -> MergeResult:
+        self.calls.append((v.base, v.ours, v.theirs, v.ours_label, v.theirs_label, v.path))
         if self.fail_with is not None:
             raise self.fail_with
         return MergeResult(data=b"merged by " + self.name.encode())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -57,32 +56,12 @@ class Versions:
     path: str = ""
 
 
-class Merger(Protocol):
-    """A three-way merger for one family of file types (see :class:`MergerBase` to write one)."""
+class Merger(ABC):
+    """A three-way merger for one family of file types.
 
-    name: str
-
-    def accepts(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> bool:
-        """Whether this merger can handle these inputs (by name and content sniffing)."""
-        ...
-
-    def merge(
-        self,
-        base: bytes | None,
-        ours: bytes,
-        theirs: bytes,
-        *,
-        ours_label: str,
-        theirs_label: str,
-        path: str = "",
-    ) -> MergeResult:
-        """Merge three versions; raise :class:`gitsync.errors.MergeError` when it cannot."""
-        ...
-
-
-class MergerBase(ABC):
-    """The :class:`Merger` calling convention, written once: a merger subclasses this and
-    defines ``accepts`` and :meth:`merge_versions`, which gets its inputs as one value."""
+    Callers (the registry, the CLI) call :meth:`merge`; a merger subclasses this and defines
+    ``accepts`` and :meth:`merge_versions`, which gets the inputs as one :class:`Versions`.
+    """
 
     name: str
 

@@ -8,7 +8,7 @@ so it is a correct merger on its own.
 
 from __future__ import annotations
 
-from gitsync.merge.base import Conflict, MergerBase, MergeResult, Versions
+from gitsync.merge.base import Conflict, Merger, MergeResult, Versions
 
 WHOLE_FILE = "whole file"
 
@@ -42,7 +42,7 @@ def trivial_merge(base: bytes | None, ours: bytes, theirs: bytes) -> bytes | Non
     return None
 
 
-class BinaryMerger(MergerBase):
+class BinaryMerger(Merger):
     """Accepts everything; merges only trivially, otherwise keeps ours with a "binary" conflict."""
 
     name = "binary"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from gitsync.errors import MergeError
-from gitsync.merge.base import Conflict, MergerBase, MergeResult, Versions
+from gitsync.merge.base import Conflict, Merger, MergeResult, Versions
 from gitsync.merge.sequence3 import Chunk, merge_chunks, take
 from gitsync.merge.textcodec import (
     Decoded,
@@ -96,7 +96,7 @@ class _Merged:
         self.marked.extend(lines)
 
 
-class TextMerger(MergerBase):
+class TextMerger(Merger):
     """Line- then word-level three-way merge of text (see the module docstring)."""
 
     name = "text"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from gitsync.merge.base import Conflict, MergerBase, MergeResult, Versions
+from gitsync.merge.base import Conflict, Merger, MergeResult, Versions
 from gitsync.merge.docx.blocks import Ctx, ItemMerger, choose3, merge_blocks
 from gitsync.merge.docx.conflicts import Tracker
 from gitsync.merge.docx.errors import DocxError, LimitExceededError
@@ -439,7 +439,7 @@ def _free_id(rels: etree._Element) -> str:
     return f"rId{n}"
 
 
-class DocxMerger(MergerBase):
+class DocxMerger(Merger):
     """The :class:`gitsync.merge.base.Merger` for Word documents."""
 
     name = "docx"
