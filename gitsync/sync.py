@@ -33,7 +33,7 @@ from gitsync.model import CommitInfo
 from gitsync.remoteurl import RemoteKind, parse_url
 from gitsync.repo import Entry, Repo
 from gitsync.transport import PushRejected, Transport
-from gitsync.treemerge import Merger3
+from gitsync.treemerge import TreeMerger
 from gitsync.waiting import WaitingFiles
 from gitsync.worktree import ApplyResult, WorktreeUpdater, check_path
 
@@ -264,7 +264,7 @@ class Syncer:
     def _merge(self, head: str, tip: str, outcome: SyncOutcome) -> str:
         base = self.repo.merge_base(head, tip)
         theirs_device = outcome.theirs_device or "remote"
-        tm = Merger3(self.repo, self.registry, ours_device=self.device,
+        tm = TreeMerger(self.repo, self.registry, ours_device=self.device,
                      theirs_device=theirs_device, now=self.clock()).merge(base, head, tip)
         tree = self.repo.build_tree(head, tm.updates)
         outcome.conflicts = list(tm.conflicts)

@@ -69,7 +69,7 @@ def _merge_mode(base: int | None, ours: int, theirs: int) -> int:
     return ours
 
 
-class Merger3:
+class TreeMerger:
     def __init__(self, repo: Repo, registry: MergerRegistry, *, ours_device: str,
                  theirs_device: str, now: float) -> None:
         self.repo = repo

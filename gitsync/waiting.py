@@ -23,7 +23,7 @@ from gitsync.merge.registry import MergerRegistry, default_registry
 from gitsync.messages import commit_message
 from gitsync.repo import Entry, Repo
 from gitsync.repo.trees import MODE_LINK
-from gitsync.treemerge import Merger3
+from gitsync.treemerge import TreeMerger
 from gitsync.worktree import WorktreeUpdater, lock_files_for
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class WaitingFiles:
                 if saved is not None else disk
         else:
             base_entry = Entry(expect, disk.mode) if expect else None
-            tm = Merger3(self.repo, self._registry(), ours_device=self.device,
+            tm = TreeMerger(self.repo, self._registry(), ours_device=self.device,
                          theirs_device=self.repo.commit_device(head) or "remote",
                          now=self.clock())
             result = tm.merge_path(p, base_entry,

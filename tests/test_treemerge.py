@@ -1,4 +1,4 @@
-"""Path-by-path tree merges (gitsync.treemerge.Merger3) on real repositories.
+"""Path-by-path tree merges (gitsync.treemerge.TreeMerger) on real repositories.
 
 Histories are built with the git CLI (blobs, a private index, commit-tree), merged with the
 default merger registry, and the result tree is read back with ``git ls-tree``/``git show``.
@@ -17,7 +17,7 @@ import pytest
 from gitsync.conflicts import ConflictRecord
 from gitsync.merge.registry import default_registry
 from gitsync.repo import Repo
-from gitsync.treemerge import Merger3, TreeMerge
+from gitsync.treemerge import TreeMerge, TreeMerger
 from tests.helpers import git
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
@@ -71,7 +71,7 @@ def merge(hist: History, base: Mapping[str, File], ours: Mapping[str, File],
     o = hist.commit(ours, b)
     t = hist.commit(theirs, b)
     repo = Repo(hist.root)
-    tm = Merger3(repo, default_registry(), ours_device="here", theirs_device="there",
+    tm = TreeMerger(repo, default_registry(), ours_device="here", theirs_device="there",
                  now=NOW).merge(b, o, t)
     tree = repo.build_tree(o, tm.updates)
     listing = []
