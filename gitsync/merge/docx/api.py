@@ -11,7 +11,6 @@ from lxml import etree
 
 from gitsync.merge.base import Conflict, Merger, MergeResult, Versions
 from gitsync.merge.docx.blocks import Ctx, ItemMerger, choose3, merge_blocks
-from gitsync.merge.docx.conflicts import Tracker
 from gitsync.merge.docx.errors import DocxError, LimitExceededError
 from gitsync.merge.docx.fixups import dedupe_ids
 from gitsync.merge.docx.limits import DEFAULT_LIMITS, DocxLimits
@@ -62,6 +61,7 @@ from gitsync.merge.docx.rels import (
 from gitsync.merge.docx.runs import goback_ids
 from gitsync.merge.docx.tables import merge_row, merge_table
 from gitsync.merge.docx.textconv import docx_text
+from gitsync.merge.docx.tracked import Tracker
 from gitsync.merge.docx.validate import validate_package
 
 DOCX_SUFFIXES = (".docx", ".docm", ".dotx")

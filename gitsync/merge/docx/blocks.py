@@ -17,7 +17,6 @@ from difflib import SequenceMatcher
 from lxml import etree
 
 from gitsync.merge.base import Conflict
-from gitsync.merge.docx.conflicts import Tracker, conflict_blocks
 from gitsync.merge.docx.ooxml import (
     W14_PARAID,
     W_P,
@@ -30,6 +29,7 @@ from gitsync.merge.docx.ooxml import (
     w,
 )
 from gitsync.merge.docx.runs import canon
+from gitsync.merge.docx.tracked import Tracker, conflict_blocks
 from gitsync.merge.sequence3 import matching_blocks, merge_chunks
 
 #: Above this many base x side block pairs in one clashing stretch, blocks are paired by a

@@ -13,9 +13,9 @@ import copy
 from lxml import etree
 
 from gitsync.merge.docx.blocks import Ctx, block_conflict, choose3
-from gitsync.merge.docx.conflicts import has_revisions
 from gitsync.merge.docx.ooxml import empty_like, visible_text
 from gitsync.merge.docx.runs import Segment, build_runs, chars, segments, segments_text, words
+from gitsync.merge.docx.tracked import has_revisions
 from gitsync.merge.sequence3 import Chunk, merge_chunks
 
 
@@ -47,7 +47,7 @@ def merge_paragraph(b: etree._Element, o: etree._Element, t: etree._Element, ctx
     if has_revisions(o) or has_revisions(t) or has_revisions(b):
         # Revisions must not nest: keep ours as is and add theirs after it, tracked.
         ctx.conflict(where, visible_text(b), visible_text(o), visible_text(t), "content")
-        from gitsync.merge.docx.conflicts import conflict_blocks
+        from gitsync.merge.docx.tracked import conflict_blocks
 
         return [o, *conflict_blocks(ctx.tracker, [], [t], ctx.comment_text(visible_text(b)))]
     bppr, bs = segments(b, ctx.goback[0])
