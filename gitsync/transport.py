@@ -12,16 +12,20 @@ What every call promises:
   (``BatchMode=yes``, ``ConnectTimeout=10``). An unknown or changed host key is therefore
   refused (:class:`HostKeyError`), never accepted silently.
 * It never forces. Pushes are plain fast-forward pushes (``--atomic --porcelain``); a remote that
-  moved on raises :class:`PushRejected` so the caller fetches, merges and retries.
+  moved on raises :class:`PushRejected` so the caller fetches, merges and retries. Losing a
+  race to another device's push is that same case, however git words it (see
+  :func:`_lost_race`).
 * It never hangs and never leaks a process. ``timeout`` is the longest git may stay silent
   (progress counts: transfers run with ``--progress``); past it the whole process group (git
   and its ssh) is terminated and :class:`RemoteUnreachable` raised.
 * Failures are typed by what the user can do about them. Messages are ours; git's own output
   is kept in ``detail`` for logs, with secrets in URLs removed.
+* A transfer is one git process. The URL a remote name stands for, and whether the user
+  configured ``core.sshCommand``, are read once per :class:`Transport` and read again only
+  when a git config file changes; a fetch reads the ref it wrote from the ref files.
 
-Every git call passes ``--no-optional-locks`` (background polling never takes a lock from the
-user's own git) and runs with ``LC_ALL=C`` so git's messages can be classified. Needs git 2.29
-or newer. POSIX only: output is read with ``selectors`` and stopped with ``killpg``.
+git runs through :func:`gitsync.gitproc.run_git` (sealed environment, ``--no-optional-locks``,
+no terminal, process-group stop). Needs git 2.29 or newer. POSIX only.
 """
 
 from __future__ import annotations
@@ -29,11 +33,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import selectors
 import shutil
-import signal
-import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,12 +46,12 @@ from gitsync.errors import (
     RepoError,
     RuntimeFailure,
 )
+from gitsync.gitproc import GitResult, ProgressCallback, git_env, run_git
 from gitsync.remoteurl import RemoteKind, RemoteUrl, parse_url, redact
 
 __all__ = [
     "DEFAULT_SSH_COMMAND",
     "AuthError",
-    "GitResult",
     "HostKeyError",
     "PushRejected",
     "RemoteNotFound",
@@ -60,7 +60,6 @@ __all__ = [
     "Transport",
     "TransportError",
     "clone",
-    "run_git",
 ]
 
 logger = logging.getLogger(__name__)
@@ -68,9 +67,9 @@ logger = logging.getLogger(__name__)
 #: The ssh command used when the user configured none: never prompt, give up connecting in 10 s.
 DEFAULT_SSH_COMMAND = "ssh -o BatchMode=yes -o ConnectTimeout=10"
 
-ProgressCallback = Callable[[str, int, int], None]
 _RETRY_NETWORK = "will retry; check the network"
 _LOCAL_TIMEOUT = 30.0  # s for local git calls (config, rev-parse)
+_OID = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -146,6 +145,12 @@ class Transport:
         self.git = git
         self.env = dict(env or {})
         self.timeout = timeout
+        # Read once, kept while no git config file changes (see _settings_current).
+        self._config_key: tuple[object, ...] | None = None
+        self._urls: dict[tuple[str, bool], RemoteUrl] = {}
+        self._ssh_configured: bool | None = None
+        self._git_dir: Path | None = None
+        self._git_dir_asked = False
 
     def ls_remote(self, remote: str, ref: str) -> str | None:
         """The oid ``ref`` points at on the remote, or None when it has no such ref.
@@ -163,7 +168,7 @@ class Transport:
         if result.returncode != 0:
             raise _failure("ls-remote", url, result)
         refs = []
-        for line in result.stdout.splitlines():
+        for line in result.text.splitlines():
             oid, _, name = line.partition("\t")
             if oid and name:
                 refs.append(RemoteRef(name=name, oid=oid))
@@ -185,10 +190,10 @@ class Transport:
                 "--no-auto-maintenance", "--recurse-submodules=no", "--", remote, f"+{full}:{into}"]
         result = self._run(args, url=url, op="fetch")
         if result.returncode != 0:
-            if "couldn't find remote ref" in result.detail:
+            if "couldn't find remote ref" in result.stderr:
                 return None
             raise _failure("fetch", url, result)
-        oid = self._local(["rev-parse", "--verify", "--quiet", f"{into}^{{commit}}"])
+        oid = self._read_ref(into)
         if not oid:
             raise RepoError(f"fetched {into} but cannot read it back in {self.repo_dir}")
         return oid
@@ -198,21 +203,21 @@ class Transport:
 
         Never forces: git on the remote side checks, under its own ref lock, that its current
         tip is contained in what we send, so no remote commit can be lost. When it is not (the
-        remote moved on), :class:`PushRejected` is raised and the remote is unchanged; the
-        caller fetches, merges and pushes again. ``expect`` is the remote tip the caller
-        merged with (None: it believes the branch does not exist yet); it is carried on
-        :class:`PushRejected`, and a push that found another tip is logged.
+        remote moved on, before or during the push), :class:`PushRejected` is raised and the
+        remote is unchanged; the caller fetches, merges and pushes again. ``expect`` is the
+        remote tip the caller merged with (None: it believes the branch does not exist yet);
+        it is carried on :class:`PushRejected`, and a push that found another tip is logged.
         """
         full = _full_ref(ref)
         url = self._url(remote, push=True)
         args = ["push", "--atomic", "--porcelain", "--progress", "--", remote,
                 f"{local_oid_or_ref}:{full}"]
         result = self._run(args, url=url, op="push")
-        status = _porcelain_status(result.stdout, full)
+        status = _porcelain_status(result.text, full)
         if status is None:
             if result.returncode == 0:
                 return
-            if "src refspec" in result.detail and "does not match any" in result.detail:
+            if "src refspec" in result.stderr and "does not match any" in result.stderr:
                 raise RepoError(
                     f"cannot push {local_oid_or_ref!r}: no such commit or ref in {self.repo_dir}"
                 )
@@ -229,26 +234,67 @@ class Transport:
 
         Refusing unsupported kinds here keeps git from ever running e.g. an ``ext::`` remote.
         """
+        self._settings_current()
+        known = self._urls.get((remote, push))
+        if known is not None:
+            return known
         url = ""
         if remote and push:
             url = self._local(["remote", "get-url", "--push", "--", remote])
         if remote and not url:
             url = self._local(["ls-remote", "--get-url", "--", remote])
-        return parse_url(url.splitlines()[0] if url else remote)
+        parsed = parse_url(url.splitlines()[0] if url else remote)
+        self._urls[(remote, push)] = parsed
+        return parsed
+
+    def _settings_current(self) -> None:
+        """Forget what was read from git's config once any config file (or variable) changed.
+
+        A few ``stat`` calls instead of a git process per transfer; ``git remote set-url``
+        rewrites the config file, so a changed remote is seen at the next transfer.
+        """
+        key = _config_key(self._gitdir(), git_env(self.env))
+        if key != self._config_key:
+            self._config_key = key
+            self._urls.clear()
+            self._ssh_configured = None
+
+    def _gitdir(self) -> Path | None:
+        """The repository's (common) git directory, asked of git once; None if git cannot say."""
+        if not self._git_dir_asked:
+            found = self._local(["rev-parse", "--git-common-dir"])
+            self._git_dir = (self.repo_dir / found).resolve() if found else None
+            self._git_dir_asked = True
+        return self._git_dir
+
+    def _read_ref(self, ref: str) -> str | None:
+        """The oid ``ref`` holds, from the ref files when they are plain (no git process)."""
+        gitdir = self._gitdir()
+        oid = _ref_from_files(gitdir, ref) if gitdir is not None else None
+        return oid or self._local(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"])
+
+    def _ssh_command_configured(self) -> bool:
+        if self._ssh_configured is None:
+            self._ssh_configured = _ssh_command_configured(self.git, self.repo_dir, self.env)
+        return self._ssh_configured
 
     def _local(self, args: list[str]) -> str:
         """stdout of a quick local git command, or "" when it fails."""
-        if not self.repo_dir.is_dir():
-            raise RepoError(f"repository folder {self.repo_dir} does not exist")
-        env = _transfer_env(self.env, git=self.git, cwd=None, url=None)
-        result = run_git(args, git=self.git, cwd=self.repo_dir, env=env, timeout=_LOCAL_TIMEOUT)
-        return result.stdout.strip() if result.returncode == 0 else ""
+        self._check_dir()
+        result = run_git(args, git=self.git, cwd=self.repo_dir, env=self.env,
+                         timeout=_LOCAL_TIMEOUT)
+        return result.text.strip() if result.returncode == 0 else ""
 
     def _run(self, args: Sequence[str], *, url: RemoteUrl, op: str) -> GitResult:
+        self._check_dir()
         logger.debug("git %s %s", op, url.display)
-        env = _transfer_env(self.env, git=self.git, cwd=self.repo_dir, url=url)
+        env = _transfer_env(self.env, url=url, ssh_configured=self._ssh_command_configured)
         return run_git(args, git=self.git, cwd=self.repo_dir, env=env, timeout=self.timeout,
-                       unreachable=lambda detail: _timed_out(op, url, self.timeout, detail))
+                       on_silence=lambda detail: _timed_out(op, url, self.timeout, detail))
+
+    def _check_dir(self) -> None:
+        if not self.repo_dir.is_dir():
+            raise RepoError(f"repository folder {self.repo_dir} does not exist")
 
 
 def clone(
@@ -280,15 +326,17 @@ def clone(
     args += ["--", url, str(dest)]
     ok = False
     try:
+        overrides = dict(env or {})
         result = run_git(
             args, git=git, cwd=Path.cwd(), timeout=timeout, on_progress=progress,
-            env=_transfer_env(env or {}, git=git, cwd=None, url=remote),
-            unreachable=lambda detail: _timed_out("clone", remote, timeout, detail),
+            env=_transfer_env(overrides, url=remote, ssh_configured=lambda:
+                              _ssh_command_configured(git, None, overrides)),
+            on_silence=lambda detail: _timed_out("clone", remote, timeout, detail),
         )
         if result.returncode != 0:
-            if branch and "not found in upstream" in result.detail:
+            if branch and "not found in upstream" in result.stderr:
                 raise RemoteNotFound(f"{remote.display} has no branch {branch!r}",
-                                     remote=remote.display, detail=_scrub(result.detail),
+                                     remote=remote.display, detail=_scrub(result.stderr),
                                      hint="check the branch name")
             raise _failure("clone", remote, result)
         ok = True
@@ -314,31 +362,83 @@ def _remove_partial_clone(dest: Path, existed: bool) -> None:
 # -- environment -------------------------------------------------------------------------------
 
 
-def _transfer_env(
-    overrides: Mapping[str, str], *, git: str, cwd: Path | None, url: RemoteUrl | None
-) -> dict[str, str]:
-    """The environment git runs with; ``url`` given means a transfer (so ssh may run)."""
-    env = dict(os.environ)
-    env.update(overrides)
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env["LC_ALL"] = "C"  # git's messages untranslated, so they can be classified
-    env.pop("LANGUAGE", None)
+def _transfer_env(overrides: Mapping[str, str], *, url: RemoteUrl | None,
+                  ssh_configured: Callable[[], bool]) -> dict[str, str]:
+    """Variables a transfer runs with, over gitproc's sealed environment.
+
+    For an SSH remote, ssh runs as :data:`DEFAULT_SSH_COMMAND` unless the user chose their
+    own (``GIT_SSH_COMMAND``, ``GIT_SSH`` or ``core.sshCommand``, which are then left
+    exactly as they are). ``ssh_configured`` is asked only when it matters.
+    """
+    env = dict(overrides)
     env["GIT_PROGRESS_DELAY"] = "0"  # report progress at once: it is also our sign of life
-    if url is not None and not _user_ssh_command(env, git, cwd):
-        env["GIT_SSH_COMMAND"] = DEFAULT_SSH_COMMAND
+    if url is not None and url.kind is RemoteKind.SSH:
+        sealed = git_env(env)
+        if not (sealed.get("GIT_SSH_COMMAND") or sealed.get("GIT_SSH") or ssh_configured()):
+            env["GIT_SSH_COMMAND"] = DEFAULT_SSH_COMMAND
     return env
 
 
-def _user_ssh_command(env: Mapping[str, str], git: str, cwd: Path | None) -> bool:
-    """Whether the user chose their own ssh command (which we then leave exactly as is)."""
-    if env.get("GIT_SSH_COMMAND") or env.get("GIT_SSH"):
-        return True
-    probe_env = dict(env)
-    if cwd is None:  # outside any repository only system and global config apply, as for clone
-        probe_env["GIT_DIR"] = os.devnull
+def _ssh_command_configured(git: str, cwd: Path | None, overrides: Mapping[str, str]) -> bool:
+    """Whether git's config (the repository's at ``cwd``, or only the user's and the system's
+    when ``cwd`` is None, as for a clone) sets ``core.sshCommand``."""
+    env = dict(overrides)
+    if cwd is None:
+        env["GIT_DIR"] = os.devnull
     result = run_git(["config", "--get", "core.sshCommand"], git=git, cwd=cwd or Path(os.sep),
-                     env=probe_env, timeout=_LOCAL_TIMEOUT)
-    return result.returncode == 0 and bool(result.stdout.strip())
+                     env=env, timeout=_LOCAL_TIMEOUT)
+    return result.returncode == 0 and bool(result.text.strip())
+
+
+def _config_key(gitdir: Path | None, env: Mapping[str, str]) -> tuple[object, ...]:
+    """Changes whenever git's configuration may have: the config files' identities and the
+    variables that choose or add config. git rewrites a config file by renaming a new one
+    over it, so a changed file always has a new inode."""
+    home = env.get("HOME", "")
+    xdg = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    files = [
+        env.get("GIT_CONFIG_SYSTEM", "/etc/gitconfig"),
+        env.get("GIT_CONFIG_GLOBAL", ""),
+        os.path.join(home, ".gitconfig"),
+        os.path.join(xdg, "git", "config"),
+        str(gitdir / "config") if gitdir is not None else "",
+    ]
+    stats = tuple(_identity(f) for f in files)
+    variables = tuple(sorted((k, v) for k, v in env.items()
+                             if k.startswith("GIT_CONFIG") or k in ("HOME", "XDG_CONFIG_HOME")))
+    return (*stats, *variables)
+
+
+def _identity(path: str) -> tuple[int, int, int] | None:
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _ref_from_files(gitdir: Path, ref: str) -> str | None:
+    """The oid of ``ref`` from a loose ref file or ``packed-refs``; None if not plainly there
+    (a symbolic ref, another ref store), and the caller asks git instead."""
+    try:
+        text = (gitdir / ref).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        text = ""
+    except OSError:
+        return None
+    if text:
+        return text if _OID.match(text) else None
+    try:
+        packed = (gitdir / "packed-refs").read_text()
+    except OSError:
+        return None
+    for line in packed.splitlines():
+        oid, _, name = line.partition(" ")
+        if name == ref and _OID.match(oid):
+            return oid
+    return None
 
 
 # -- results and failures ----------------------------------------------------------------------
@@ -359,17 +459,50 @@ def _porcelain_status(stdout: str, ref: str) -> tuple[str, str] | None:
     return None
 
 
+# What the remote says when another push moved the branch between our look at it and our
+# update, or was updating it at that moment: the reason on the ref's line, or the remote's
+# own error line in stderr ("cannot lock ref 'refs/heads/main': is at X but expected Y").
+_RACE_WORDS = ("but expected", "reference already exists", "incorrect old value provided",
+               ".lock': File exists")
+# Reasons a ref update fails for a race, but also for a broken remote (no space, no rights).
+_UPDATE_FAILED = ("atomic transaction failed", "failed to update ref", "failed to lock",
+                  "cannot lock ref", "incorrect old value provided")
+_NOT_A_RACE = ("Permission denied", "No space left", "Read-only file system",
+               "Disk quota exceeded", "Input/output error")
+
+
+def _lost_race(summary: str, reason: str, detail: str) -> bool:
+    """Whether a refused push only lost to another device's push, so fetch-merge-push fixes it.
+
+    ``[rejected]`` (``fetch first``, ``non-fast-forward``) is git's own check before sending.
+    ``[remote rejected]`` with a failed ref update (``atomic transaction failed`` with
+    ``--atomic``, ``failed to update ref`` without) means the remote's tip moved while the push
+    was on its way, unless the remote's error says its disk or permissions are at fault. Any
+    other ``[remote rejected]`` reason (a hook declined, a protected or checked-out branch, a
+    shallow update) is a refusal a person must look at.
+    """
+    if summary.startswith("[rejected]"):
+        return True
+    if not summary.startswith("[remote rejected]"):
+        return False
+    if any(w in reason for w in _RACE_WORDS):
+        return True
+    if not reason.startswith(_UPDATE_FAILED):
+        return False
+    return not any(w in detail or w in reason for w in _NOT_A_RACE)
+
+
 def _push_refused(url: RemoteUrl, ref: str, summary: str, expect: str | None,
                   result: GitResult) -> TransportError:
     reason = summary[summary.find("(") + 1 : summary.rfind(")")] if "(" in summary else summary
-    detail = _scrub(result.detail)
-    if summary.startswith("[rejected]"):
+    detail = _scrub(result.stderr)
+    if _lost_race(summary, reason, result.stderr):
         return PushRejected(
             f"{url.display} has changes on {ref} that this device has not merged yet",
             remote=url.display, ref=ref, reason=reason, expected=expect, detail=detail,
             hint="will fetch, merge and push again",
         )
-    # "[remote rejected]": a hook, a protected branch, a checked-out branch; a person must act
+    # A hook, a protected branch, a checked-out branch, a broken remote: a person must act.
     return TransportError(
         f"{url.display} refused the update of {ref}", remote=url.display, detail=detail,
         hint=f"the server said: {reason}" if reason else "the server's reason is in the log",
@@ -412,7 +545,7 @@ _UNREACHABLE = ("Could not resolve host", "Name or service not known", "name res
 
 def _failure(op: str, url: RemoteUrl, result: GitResult) -> GitsyncError:
     """Turn a failed git run into the error that says what the user can do about it."""
-    text, detail, where = result.detail, _scrub(result.detail), url.display
+    text, detail, where = result.stderr, _scrub(result.stderr), url.display
     host = url.host or where
     login = url.ssh_login_command() or f"ssh {host}"
     if url.kind is RemoteKind.SSH and any(s in text for s in _HOST_KEY):
@@ -456,134 +589,3 @@ def _failure(op: str, url: RemoteUrl, result: GitResult) -> GitsyncError:
 
 def _scrub(text: str) -> str:
     return redact(text).strip()
-
-
-# -- running git -------------------------------------------------------------------------------
-
-# "Receiving objects:  45% (9/20), 1.20 MiB | 2.00 MiB/s", also behind "remote: ".
-_PROGRESS = re.compile(
-    r"^(?:remote: )?(?P<phase>[A-Z][A-Za-z ]*?):\s+\d+% \((?P<done>\d+)/(?P<total>\d+)\)"
-)
-# Counters without a total ("remote: Enumerating objects: 32, done.") are progress too.
-_PROGRESS_COUNTER = re.compile(r"^(?:remote: )?[A-Z][A-Za-z ]*: \d+(?:, done\.)?\s*$")
-_EXIT_GRACE = 0.5  # s to wait for pipes after git exited (a ControlPersist ssh may hold them)
-
-
-@dataclass(frozen=True)
-class GitResult:
-    """What a git run produced: exit status, stdout, and stderr without progress lines."""
-
-    returncode: int
-    stdout: str
-    detail: str
-
-
-class _StderrLines:
-    """Splits git's stderr on CR/LF, reports progress lines and keeps the rest."""
-
-    def __init__(self, on_progress: ProgressCallback | None) -> None:
-        self._on_progress = on_progress
-        self._pending = ""
-        self._kept: list[str] = []
-
-    def feed(self, chunk: bytes) -> None:
-        *lines, self._pending = re.split(r"[\r\n]", self._pending + chunk.decode(errors="replace"))
-        for line in lines:
-            self._line(line)
-
-    def close(self) -> str:
-        self._line(self._pending)
-        self._pending = ""
-        return "\n".join(self._kept)
-
-    def _line(self, line: str) -> None:
-        line = line.rstrip()
-        match = _PROGRESS.match(line)
-        if match:
-            if self._on_progress is not None:
-                self._on_progress(match["phase"], int(match["done"]), int(match["total"]))
-        elif line and not _PROGRESS_COUNTER.match(line):
-            self._kept.append(line)
-
-
-def run_git(
-    args: Sequence[str],
-    *,
-    git: str,
-    cwd: Path,
-    env: Mapping[str, str],
-    timeout: float,
-    on_progress: ProgressCallback | None = None,
-    unreachable: Callable[[str], GitsyncError] | None = None,
-) -> GitResult:
-    """Run ``git --no-optional-locks ARGS`` and collect its output without ever hanging.
-
-    git runs in a new session (no terminal for ssh to prompt on; one process group to stop).
-    If it prints nothing for ``timeout`` seconds, or the caller is interrupted (including by
-    an exception from ``on_progress``), the whole group is terminated and git reaped before
-    the error propagates; a timeout raises ``unreachable(stderr so far)``.
-    """
-    try:
-        proc = subprocess.Popen(
-            [git, "--no-optional-locks", *args], cwd=cwd, env=dict(env),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except OSError as e:
-        raise RuntimeFailure(f"cannot run {git} in {cwd}: {e.strerror}",
-                             hint="install git and make sure it is on PATH") from e
-    assert proc.stdout is not None and proc.stderr is not None
-    out = bytearray()
-    err = _StderrLines(on_progress)
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, "out")
-    sel.register(proc.stderr, selectors.EVENT_READ, "err")
-    last_output = time.monotonic()
-    exited_at: float | None = None
-    try:
-        while sel.get_map():
-            events = sel.select(timeout=0.1)
-            now = time.monotonic()
-            for key, _ in events:
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                elif key.data == "out":
-                    out += chunk
-                else:
-                    err.feed(chunk)
-                last_output = now
-            if proc.poll() is not None:
-                exited_at = exited_at or now
-                if not events and now - exited_at > _EXIT_GRACE:
-                    break  # git is done; whoever still holds the pipes is not ours to wait for
-            elif now - last_output > timeout:
-                _stop_group(proc)
-                if unreachable is not None:
-                    raise unreachable(err.close())
-                raise RuntimeFailure(f"git {args[0]} gave no sign of life for {timeout:g} s")
-        proc.wait()
-    except BaseException:
-        _stop_group(proc)
-        raise
-    finally:
-        sel.close()
-        proc.stdout.close()
-        proc.stderr.close()
-    return GitResult(proc.returncode, out.decode(errors="replace"), err.close())
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate git and its children (ssh, remote helpers), politely first, and reap git."""
-    if proc.poll() is not None:
-        return  # reaped: its process-group id may already belong to someone else
-    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(timeout=grace)
-            return
-        except ProcessLookupError:
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    proc.wait()

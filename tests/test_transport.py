@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gitsync.errors import FolderError, LockedError, RemoteError, RepoError, UserError
+from gitsync.gitproc import GitResult, run_git
 from gitsync.remoteurl import (
     RemoteKind,
     RemoteUrlError,
@@ -31,9 +32,9 @@ from gitsync.transport import (
     Transport,
     TransportError,
     _failure,
+    _ssh_command_configured,
     _transfer_env,
     clone,
-    run_git,
 )
 from tests.sshd import free_port
 
@@ -346,10 +347,8 @@ def test_our_ssh_command_reaches_ssh(local: Path, tmp_path: Path) -> None:
     assert "git@example.invalid" in args
 
 
-def _result(detail: str) -> object:
-    from gitsync.transport import GitResult
-
-    return GitResult(returncode=128, stdout="", detail=detail)
+def _result(stderr: str, stdout: str = "", returncode: int = 128) -> GitResult:
+    return GitResult(("git",), returncode, stdout.encode(), stderr)
 
 
 @pytest.mark.parametrize(
@@ -373,7 +372,7 @@ def _result(detail: str) -> object:
     ],
 )
 def test_failure_classification(url: str, stderr: str, kind: type[TransportError]) -> None:
-    err = _failure("fetch", parse_url(url), _result(stderr))  # type: ignore[arg-type]
+    err = _failure("fetch", parse_url(url), _result(stderr))
     assert type(err) is kind
     assert isinstance(err, RemoteError)
     assert stderr.splitlines()[0] not in str(err)  # never git's raw text in the message
@@ -383,7 +382,7 @@ def test_failure_classification(url: str, stderr: str, kind: type[TransportError
 def test_host_key_error_says_how_to_verify() -> None:
     err = _failure(
         "fetch", parse_url("ssh://me@example.org:2222/r.git"),
-        _result("Host key verification failed."),  # type: ignore[arg-type]
+        _result("Host key verification failed."),
     )
     assert isinstance(err, HostKeyError)
     assert not err.changed
@@ -398,7 +397,7 @@ def test_detail_hides_url_secrets() -> None:
     err = _failure(
         "fetch", url,
         _result("fatal: unable to access 'https://alice:s3cret@example.org/r.git/': "
-                "Could not resolve host: example.org"),  # type: ignore[arg-type]
+                "Could not resolve host: example.org"),
     )
     assert "s3cret" not in str(err) and "s3cret" not in err.detail  # type: ignore[attr-defined]
 
@@ -406,22 +405,34 @@ def test_detail_hides_url_secrets() -> None:
 # -- environment ---------------------------------------------------------------------------------
 
 
-def test_env_never_prompts_and_adds_batch_mode_for_ssh(tmp_path: Path) -> None:
-    env = _transfer_env({}, git="git", cwd=None, url=parse_url("h:r.git"))
-    assert env["GIT_TERMINAL_PROMPT"] == "0"
+def _configured(repo: Path | None) -> bool:
+    return _ssh_command_configured("git", repo, {})
+
+
+def test_env_adds_batch_mode_for_ssh_only(tmp_path: Path) -> None:
+    env = _transfer_env({}, url=parse_url("h:r.git"), ssh_configured=lambda: False)
     assert env["GIT_SSH_COMMAND"] == DEFAULT_SSH_COMMAND
     assert "BatchMode=yes" in DEFAULT_SSH_COMMAND and "ConnectTimeout=10" in DEFAULT_SSH_COMMAND
+
+    def never() -> bool:
+        raise AssertionError("a local remote runs no ssh: no need to ask git's config")
+
+    assert "GIT_SSH_COMMAND" not in _transfer_env({}, url=parse_url("/srv/r.git"),
+                                                  ssh_configured=never)
 
 
 def test_env_keeps_users_ssh_command(tmp_path: Path) -> None:
     url = parse_url("h:r.git")
     mine = {"GIT_SSH_COMMAND": "ssh -i /my/key"}
-    assert _transfer_env(mine, git="git", cwd=None, url=url)["GIT_SSH_COMMAND"] == "ssh -i /my/key"
+    env = _transfer_env(mine, url=url, ssh_configured=lambda: False)
+    assert env["GIT_SSH_COMMAND"] == "ssh -i /my/key"
     repo = work(tmp_path / "r")
+    assert not _configured(repo) and not _configured(None)
     git(repo, "config", "core.sshCommand", "ssh -F /my/config")
-    assert "GIT_SSH_COMMAND" not in _transfer_env({}, git="git", cwd=repo, url=url)
+    assert _configured(repo) and not _configured(None)
+    assert "GIT_SSH_COMMAND" not in _transfer_env({}, url=url, ssh_configured=lambda: True)
     git(tmp_path, "config", "--global", "core.sshCommand", "ssh -F /global/config")
-    assert "GIT_SSH_COMMAND" not in _transfer_env({}, git="git", cwd=None, url=url)
+    assert _configured(None)
 
 
 def test_every_call_passes_no_optional_locks(tmp_path: Path) -> None:
@@ -449,13 +460,11 @@ def test_run_git_reports_progress_and_filters_it_from_detail(tmp_path: Path) -> 
     )
     script.chmod(0o755)
     seen: list[tuple[str, int, int]] = []
-    result = run_git(
-        ["x"], git=str(script), cwd=tmp_path, env=dict(os.environ), timeout=10,
-        on_progress=lambda *a: seen.append(a),
-    )
+    result = run_git(["x"], git=str(script), cwd=tmp_path, timeout=10,
+                     on_progress=lambda *a: seen.append(a))
     assert seen == [("Receiving objects", 1, 2), ("Receiving objects", 2, 2)]
-    assert result.detail == "warning: kept"
-    assert result.stdout == "out\n"
+    assert result.stderr == "warning: kept"
+    assert result.stdout == b"out\n"
 
 
 # -- clone ---------------------------------------------------------------------------------------
@@ -586,3 +595,92 @@ def test_redact() -> None:
     assert redact("ssh://git@example.org/r.git") == "ssh://git@example.org/r.git"
     assert redact("see 'https://a:b@h/x' and git@h:y") == "see 'https://a@h/x' and git@h:y"
     assert parse_url("https://a:b@h/x").display == "https://a@h/x"
+
+
+# -- one git process per transfer ----------------------------------------------------------------
+
+
+def _counting_git(tmp_path: Path) -> tuple[str, Path]:
+    """A git stand-in that logs each run (its arguments, one line) and then is git."""
+    log = tmp_path / "git-runs"
+    wrapper = tmp_path / "counting-git"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec git "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper), log
+
+
+def _runs(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_a_transfer_is_one_git_process(local: Path, remote: Path, tmp_path: Path) -> None:
+    wrapper, log = _counting_git(tmp_path)
+    t = Transport(local, git=wrapper)
+    first = commit(local)
+    t.push("origin", first, "main", expect=None)  # the first one reads the settings too
+    t.fetch("origin", "main", into="refs/remotes/origin/main")
+    for op in ("push", "fetch", "ls-remote", "fetch", "push"):
+        before = len(_runs(log))
+        if op == "push":
+            tip = commit(local, f"{len(_runs(log))}.txt")
+            t.push("origin", tip, "main", expect=None)
+            assert git(remote, "rev-parse", "main") == tip
+        elif op == "fetch":
+            assert t.fetch("origin", "main", into="refs/remotes/origin/main") == \
+                git(remote, "rev-parse", "main")
+        else:
+            assert t.ls_remote("origin", "main") == git(remote, "rev-parse", "main")
+        runs = _runs(log)[before:]
+        assert len(runs) == 1, runs
+        assert runs[0].startswith(f"--no-optional-locks {op} ")
+
+
+def test_a_transfer_over_ssh_is_one_git_process(tmp_path: Path, remote: Path) -> None:
+    # An `ssh` first on PATH that runs the remote command here stands in for a server, so
+    # the core.sshCommand question (asked only for ssh remotes) is part of the count.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text('#!/bin/sh\nfor last; do :; done\nexec sh -c "$last"\n')
+    (bin_dir / "ssh").chmod(0o755)
+    repo = work(tmp_path / "r")
+    git(repo, "remote", "add", "origin", f"localhost:{remote}")
+    wrapper, log = _counting_git(tmp_path)
+    t = Transport(repo, git=wrapper, env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    tip = commit(repo)
+    t.push("origin", tip, "main", expect=None)
+    t.fetch("origin", "main", into="refs/remotes/origin/main")
+    assert any("core.sshCommand" in run for run in _runs(log))
+    for _ in range(2):
+        before = len(_runs(log))
+        tip = commit(repo, f"{before}.txt")
+        t.push("origin", tip, "main", expect=None)
+        assert t.fetch("origin", "main", into="refs/remotes/origin/main") == tip
+        assert len(_runs(log)) - before == 2, _runs(log)[before:]
+    assert git(remote, "rev-parse", "main") == tip
+
+
+def test_a_changed_remote_url_is_seen_at_the_next_transfer(local: Path, remote: Path,
+                                                           tmp_path: Path) -> None:
+    t = Transport(local)
+    first = commit(local)
+    t.push("origin", first, "main", expect=None)
+    moved = bare(tmp_path / "moved.git")
+    git(local, "remote", "set-url", "origin", str(moved))
+    second = commit(local, "b.txt")
+    t.push("origin", second, "main", expect=None)
+    assert git(moved, "rev-parse", "main") == second
+    assert git(remote, "rev-parse", "main") == first
+    # an unsupported URL put in later is refused before git runs it
+    git(local, "remote", "set-url", "origin", "ext::sh -c touch% /tmp/pwned")
+    with pytest.raises(RemoteUrlError):
+        t.push("origin", second, "main", expect=None)
+
+
+def test_fetch_reads_a_packed_tracking_ref(local: Path, remote: Path, tmp_path: Path) -> None:
+    tip = commit(local)
+    t = Transport(local)
+    t.push("origin", tip, "main", expect=None)
+    assert t.fetch("origin", "main", into="refs/remotes/origin/main") == tip
+    git(local, "pack-refs", "--all")
+    assert not (local / ".git" / "refs" / "remotes" / "origin" / "main").exists()
+    assert t.fetch("origin", "main", into="refs/remotes/origin/main") == tip  # up to date
