@@ -15,6 +15,14 @@ class ChangeKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class Author:
+    """Who a commit is by (author and committer alike)."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
 class FileChange:
     path: str
     kind: ChangeKind

@@ -289,3 +289,64 @@ def test_a_tracked_file_matching_gitignore_stays_tracked(tmp_path: Path) -> None
     (repo.workdir / "build.log").write_text("changed\n")
     assert c.commit(["build.log"]).commit is not None
     assert git(repo.workdir, "show", "HEAD:build.log") == "changed\n"
+
+
+# -- nothing of pygit2 crosses the adapter -----------------------------------------------------
+
+
+def test_author_is_plain_data_and_makes_the_commit(tmp_path: Path) -> None:
+    from gitsync.model import Author
+
+    repo = make_repo(tmp_path)
+    git(repo.workdir, "config", "user.name", "Ada")
+    git(repo.workdir, "config", "user.email", "ada@example.invalid")
+    me = repo.author("laptop")
+    assert type(me) is Author and me == Author("Ada", "ada@example.invalid")
+    (repo.workdir / "a.txt").write_text("1")
+    first = commit(repo, "a.txt").commit
+    assert first is not None
+    tree = repo.build_tree(first.id, {"b.txt": repo.entry_for_bytes(b"2", "b.txt")})
+    oid = repo.create_commit(tree, [first.id], "by hand\n", me)
+    shown = git(repo.workdir, "log", "-1", "--format=%an <%ae>|%cn <%ce>|%P|%s", oid)
+    ada = "Ada <ada@example.invalid>"
+    assert shown.strip() == f"{ada}|{ada}|{first.id}|by hand"
+    assert repo.head_id() == first.id  # no ref moved
+
+
+def test_diff_trees_takes_ids(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    (repo.workdir / "a.txt").write_text("alpha\n" * 20)
+    (repo.workdir / "b.txt").write_text("beta")
+    one = commit(repo, "a.txt", "b.txt").commit
+    assert one is not None
+    (repo.workdir / "a.txt").rename(repo.workdir / "moved.txt")
+    (repo.workdir / "b.txt").write_text("beta 2")
+    two = commit(repo, "a.txt", "moved.txt", "b.txt").commit
+    assert two is not None
+    tree_one = git(repo.workdir, "rev-parse", f"{one.id}^{{tree}}").strip()
+    by_commit = repo.diff_trees(one.id, two.id)
+    assert by_commit == repo.diff_trees(tree_one, two.id)  # a tree id or a commit id
+    assert {(c.status, c.old_path, c.new_path) for c in by_commit} == {
+        ("R", "a.txt", "moved.txt"), ("M", "b.txt", "b.txt")}
+    assert {c.status for c in repo.diff_trees(one.id, two.id, renames=False)} == {"A", "D", "M"}
+    added = repo.diff_trees(None, one.id)
+    assert sorted((c.status, c.new_path) for c in added) == [("A", "a.txt"), ("A", "b.txt")]
+    assert added[0].new is not None and added[0].new.oid == git(
+        repo.workdir, "rev-parse", f"{one.id}:{added[0].new_path}").strip()
+    assert repo.diff_trees(two.id, two.id) == []
+
+
+def test_no_public_repo_method_mentions_pygit2() -> None:
+    import inspect
+
+    from gitsync.repo import Repo
+
+    offenders = []
+    for name, member in inspect.getmembers(Repo):
+        if name.startswith("_"):
+            continue
+        target = member.fget if isinstance(member, property) else member
+        annotations = getattr(target, "__annotations__", {})
+        if any("pygit2" in str(a) or "Signature" in str(a) for a in annotations.values()):
+            offenders.append(name)
+    assert offenders == []

@@ -13,12 +13,10 @@ import logging
 import os
 import socket
 import stat
-import subprocess
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import TypeVar
 
 import pygit2
 from pygit2.enums import DiffFind, FileMode, FileStatus, RepositoryState
@@ -26,9 +24,10 @@ from pygit2.enums import DiffFind, FileMode, FileStatus, RepositoryState
 from gitsync.errors import LockedError, PathError, RepoError, RevisionError
 from gitsync.fsutil import fsync_path, syncfs
 from gitsync.gitlocks import clear_stale_locks
+from gitsync.gitproc import run_git
 from gitsync.messages import device_of
-from gitsync.model import ChangeKind, CommitInfo, FileChange
-from gitsync.repo.trees import Entry, TreeChange, TreeOps
+from gitsync.model import Author, ChangeKind, CommitInfo, FileChange
+from gitsync.repo.trees import Entry, TreeChange, TreeOps, _signature
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,16 +71,7 @@ class CommitOutcome:
     held_back: tuple[StagedPath, ...]
 
 
-__all__ = ["CommitInfo", "Entry", "Repo", "TreeChange"]
-
-
-def git_cli(workdir: Path, *args: str, check: bool = True, input: bytes | None = None
-            ) -> subprocess.CompletedProcess[bytes]:
-    """Run the git CLI in a folder without taking optional locks (never blocks the user's git)."""
-    return subprocess.run(
-        ["git", "--no-optional-locks", *args], cwd=workdir, capture_output=True, check=check,
-        input=input,
-    )
+__all__ = ["Author", "CommitInfo", "Entry", "Repo", "TreeChange"]
 
 
 def is_inside_repo(path: Path) -> Path | None:
@@ -121,11 +111,6 @@ class Repo(TreeOps):
         pygit2.init_repository(str(workdir), initial_head=branch)
         return cls(workdir)
 
-    @property
-    def raw(self) -> pygit2.Repository:
-        """The pygit2 object, for the adapters in this layer (sync) only."""
-        return self._repo
-
     # ----------------------------------------------------------------- state
     def branch(self) -> str:
         head = self._repo.references.get("HEAD")
@@ -152,13 +137,14 @@ class Repo(TreeOps):
         hid = self.head_id()
         return self.commit_info(hid) if hid else None
 
-    def author(self, device: str) -> pygit2.Signature:
+    def author(self, device: str) -> Author:
+        """The user's git identity, or one named after DEVICE when git has none."""
         cfg = self._repo.config
         try:
             name, email = str(cfg["user.name"]), str(cfg["user.email"])
         except KeyError:
             name, email = device, f"gitsync@{device or socket.gethostname()}"
-        return pygit2.Signature(name, email)
+        return Author(name, email)
 
     def is_ignored(self, relpath: str) -> bool:
         try:
@@ -195,8 +181,8 @@ class Repo(TreeOps):
         ``--no-optional-locks`` so it never takes the index lock from under the user.
         """
         if use_cli:
-            out = git_cli(self.workdir, "status", "--porcelain=v1", "-z",
-                          "--untracked-files=all", "--no-renames").stdout
+            out = run_git(["status", "--porcelain=v1", "-z", "--untracked-files=all",
+                           "--no-renames"], cwd=self.workdir, check=True).stdout
             paths: list[str] = []
             for rec in out.split(b"\0"):
                 if len(rec) > 3:
@@ -320,7 +306,7 @@ class Repo(TreeOps):
         if not changes:
             return CommitOutcome(None, tuple(held))
         message = message_for(changes)
-        sig = self.author(device)
+        sig = _signature(self.author(device))
         parents = [pygit2.Oid(hex=parent)] if parent else []
         ref = "HEAD"
         try:
@@ -376,32 +362,29 @@ class Repo(TreeOps):
             return held
         # No per-object fsync (git's batch mode still costs about 2x here): one syncfs
         # after git is done makes every object durable before the commit and ref are made.
-        git = ["git"]
         if whole_tree:
             # Pathspec matching of thousands of literal paths is slow in git; when the batch
             # is the whole folder, `add -A` minus what was held back stages the same set
             # (gitsync's ignore patterns are in .git/info/exclude, see install_excludes).
             excludes = [f":(exclude,literal){h.path}" for h in held]
-            cmd = [*git, "add", "-A", "--verbose", "--", ".", *excludes]
-            args_in: list[str] = []
+            cmd = ["add", "-A", "--verbose", "--", ".", *excludes]
+            args_in = b""
         else:
-            cmd = [*git, "--literal-pathspecs", "add", "--verbose", "--pathspec-from-file=-",
+            cmd = ["--literal-pathspecs", "add", "--verbose", "--pathspec-from-file=-",
                    "--pathspec-file-nul", "--"]
-            args_in = args
-        proc = subprocess.Popen(
-            cmd, cwd=self.workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert proc.stdin and proc.stdout and proc.stderr
-        feeder = threading.Thread(target=_feed, args=(proc.stdin, args_in), daemon=True)
-        feeder.start()
+            args_in = b"".join(os.fsencode(p) + b"\0" for p in args)
         # git prints one "add 'path'" line per staged path: count them for progress.
-        for done, _line in enumerate(proc.stdout, 1):
-            if progress is not None and done % 500 == 0:
-                progress(min(done, len(args)), len(args))
-        err = proc.stderr.read().decode(errors="replace")
-        feeder.join()
-        if proc.wait() != 0:
+        lines = 0
+
+        def count(chunk: bytes) -> None:
+            nonlocal lines
+            before, lines = lines, lines + chunk.count(b"\n")
+            if progress is not None and lines // 500 > before // 500:
+                progress(min(lines, len(args)), len(args))
+
+        result = run_git(cmd, cwd=self.workdir, input=args_in, on_stdout=count)
+        err = result.stderr
+        if not result.ok:
             if "index.lock" in err:
                 raise pygit2.GitError(f"index is locked: {self.gitdir / 'index.lock'}")
             logger.warning("bulk staging failed (%s); staging file by file", err.strip())
@@ -519,7 +502,7 @@ class Repo(TreeOps):
         return [
             FileChange(c.new_path or c.old_path or "", kinds[c.status],
                        c.old_path if c.status == "R" else None)
-            for c in self.diff_trees(old, new, found)
+            for c in self._diff_trees(old, new, found)
         ]
 
     def commit_info(self, oid: str, *, with_changes: bool = True) -> CommitInfo:
@@ -632,15 +615,6 @@ class Repo(TreeOps):
             return str(self._repo.remotes[name].url)
         except KeyError:
             return None
-
-
-def _feed(stdin: IO[bytes], paths: list[str]) -> None:
-    try:
-        for p in paths:
-            stdin.write(os.fsencode(p) + b"\0")
-        stdin.close()
-    except BrokenPipeError:
-        pass
 
 
 def _tree_entry_id(tree: pygit2.Tree | None, path: str) -> str | None:

@@ -14,6 +14,9 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import DiffFind, FileMode
 
+from gitsync.errors import RepoError
+from gitsync.model import Author
+
 MODE_BLOB = 0o100644
 MODE_EXEC = 0o100755
 MODE_LINK = 0o120000
@@ -67,13 +70,19 @@ class TreeOps:
 
     def diff_commits(self, a: str | None, b: str, *, renames: bool = True) -> list[TreeChange]:
         """Changes from commit A (None: the empty tree) to commit B, renames detected."""
-        old = self._repo[a].peel(pygit2.Commit).tree if a is not None else None
-        new = self._repo[b].peel(pygit2.Commit).tree
-        return self.diff_trees(old, new, DiffFind.FIND_RENAMES if renames else None)
+        return self.diff_trees(a, b, renames=renames)
 
-    def diff_trees(self, old: pygit2.Tree | None, new: pygit2.Tree | None,
-                   find: DiffFind | None) -> list[TreeChange]:
-        """Changes from tree OLD to tree NEW (None: empty); FIND: rename detection flags."""
+    def diff_trees(self, old: str | None, new: str | None, *,
+                   renames: bool = True) -> list[TreeChange]:
+        """Changes from OLD to NEW, each the id of a tree or a commit (None: the empty tree)."""
+        return self._diff_trees(self._tree(old), self._tree(new),
+                                DiffFind.FIND_RENAMES if renames else None)
+
+    def _tree(self, oid: str | None) -> pygit2.Tree | None:
+        return self._repo[oid].peel(pygit2.Tree) if oid is not None else None
+
+    def _diff_trees(self, old: pygit2.Tree | None, new: pygit2.Tree | None,
+                    find: DiffFind | None) -> list[TreeChange]:
         if old is None and new is None:
             return []
         if old is None:
@@ -190,10 +199,11 @@ class TreeOps:
         return tb.write() if len(tb) else None
 
     def create_commit(self, tree: str, parents: list[str], message: str,
-                      author: pygit2.Signature) -> str:
-        """Write a commit object without moving any ref."""
+                      author: Author) -> str:
+        """Write a commit object by AUTHOR (also its committer) without moving any ref."""
+        sig = _signature(author)
         return str(self._repo.create_commit(
-            None, author, author, message, pygit2.Oid(hex=tree),
+            None, sig, sig, message, pygit2.Oid(hex=tree),
             [pygit2.Oid(hex=p) for p in parents]))
 
     # ------------------------------------------------------------------ working tree
@@ -237,8 +247,6 @@ class TreeOps:
     def update_ref(self, name: str, new: str, expected_old: str | None,
                    message: str = "gitsync") -> None:
         """Compare-and-swap ref NAME from EXPECTED_OLD (None: must not exist) to NEW."""
-        from gitsync.errors import RepoError
-
         ref = self._repo.references.get(name)
         if ref is None:
             if expected_old is not None:
@@ -252,3 +260,7 @@ class TreeOps:
             ref.set_target(pygit2.Oid(hex=new), message)
         except pygit2.GitError as e:
             raise RepoError(f"{name} moved while updating it ({e})", hint="will retry") from e
+
+
+def _signature(author: Author) -> pygit2.Signature:
+    return pygit2.Signature(author.name, author.email)
