@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import TextIO
 
 from gitsync.backoff import Backoff
-from gitsync.errors import RepoError, UserError
+from gitsync.errors import RepoError, RuntimeFailure, UserError
+from gitsync.gitproc import run_git
 from gitsync.remoteurl import RemoteKind, RemoteUrlError, parse_url
 from gitsync.transport import DEFAULT_SSH_COMMAND
 from gitsync.watcher import RefWatcher
@@ -73,8 +74,7 @@ _STOP_CHECK = 0.25  # s: how soon the server notices its stop event
 _MAX_LINE = 4096  # bytes: a longer line is not our protocol (a banner, a wrong program)
 _OID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_GIT_LOCATION_VARS = ("GIT_DIR", "GIT_COMMON_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE",
-                      "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE")
+_GIT_TIMEOUT = 30.0  # s: reading one ref never takes long; a stuck git must not stop the stream
 
 
 class NotARepositoryError(UserError):
@@ -121,7 +121,7 @@ def serve_ref_changes(repo: Path, branch: str, out: TextIO, *,
         return 3
     try:
         return _serve(git_dir, branch, out, stop, wake, heartbeat)
-    except RepoError as e:
+    except RuntimeFailure as e:  # git cannot read the repository, or got stuck reading it
         print(f"gitsync watch-refs: {e}", file=sys.stderr, flush=True)
         return 3
     finally:
@@ -167,25 +167,19 @@ def find_git_dir(path: Path) -> Path:
     if not expanded.is_dir():
         raise NotARepositoryError(f"{path}: no such directory", path=str(path))
     absolute = expanded.resolve()
-    env = _git_env()
-    env["GIT_CEILING_DIRECTORIES"] = str(absolute.parent)
-    result = subprocess.run(
-        ["git", "--no-optional-locks", "rev-parse", "--path-format=absolute",
-         "--git-common-dir"],
-        cwd=absolute, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    if result.returncode != 0 or not result.stdout.strip():
+    result = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=absolute,
+                     env={"GIT_CEILING_DIRECTORIES": str(absolute.parent)},
+                     timeout=_GIT_TIMEOUT)
+    if result.returncode != 0 or not result.text.strip():
         reason = (result.stderr.strip().splitlines() or ["not a git repository"])[-1]
         raise NotARepositoryError(f"{path}: not a git repository ({reason})", path=str(path))
-    return Path(result.stdout.strip())
+    return Path(result.text.strip())
 
 
 def _check_branch(branch: str) -> None:
-    ok = bool(branch) and not branch.startswith("-") and subprocess.run(
-        ["git", "check-ref-format", f"refs/heads/{branch}"],
-        env=_git_env(), capture_output=True, stdin=subprocess.DEVNULL, check=False,
-    ).returncode == 0
+    ok = bool(branch) and not branch.startswith("-") and run_git(
+        ["check-ref-format", f"refs/heads/{branch}"], cwd=Path(os.sep), timeout=_GIT_TIMEOUT,
+    ).ok
     if not ok:
         raise UserError(f"{branch!r} is not a valid branch name")
 
@@ -196,24 +190,15 @@ def read_tip(git_dir: Path, branch: str) -> str:
     Uses the git CLI, which reads loose refs, ``packed-refs`` (and reftables) consistently
     while a push is rewriting them. Raises :class:`RepoError` when git cannot read the repo.
     """
-    result = subprocess.run(
-        ["git", "--no-optional-locks", f"--git-dir={git_dir}", "rev-parse", "--verify", "-q",
-         f"refs/heads/{branch}"],
-        env=_git_env(), capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
-    )
-    oid = result.stdout.strip()
+    result = run_git([f"--git-dir={git_dir}", "rev-parse", "--verify", "-q",
+                      f"refs/heads/{branch}"], cwd=Path(os.sep), timeout=_GIT_TIMEOUT)
+    oid = result.text.strip()
     if result.returncode == 0 and _OID.match(oid):
         return oid
     if result.returncode == 1:  # --verify -q: the ref does not exist
         return ZERO_OID
     detail = result.stderr.strip() or f"git exited with {result.returncode}"
     raise RepoError(f"cannot read refs/heads/{branch} in {git_dir}: {detail}")
-
-
-def _git_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARS}
-    env["LC_ALL"] = "C"
-    return env
 
 
 def stop_on_stdin_eof() -> threading.Event:
