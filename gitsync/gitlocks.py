@@ -4,7 +4,8 @@ libgit2 never removes a stale lock, so an ``index.lock`` or ``refs/heads/main.lo
 a process killed mid-write would block every later write forever. A lock is stale only when
 no live process has it open *and* no live git process is working in the repository (git
 sometimes closes a lock file's descriptor while still owning it, e.g. while running hooks);
-a live process's lock is never touched.
+a live process's lock is never touched. Processes are looked at through psutil, which reads
+``/proc`` on Linux and asks the kernel elsewhere (macOS, the BSDs).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+import psutil
 
 logger = logging.getLogger(__name__)
 
@@ -36,23 +38,13 @@ def find_locks(gitdir: Path) -> list[Path]:
     return found
 
 
-def _proc_entries() -> Iterator[tuple[int, Path]]:
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            yield int(entry.name), Path(entry.path)
-
-
 def _open_by_anyone(path: Path) -> bool:
     target = str(path.resolve())
-    for _pid, proc in _proc_entries():
+    for proc in psutil.process_iter():
         try:
-            for fd in os.scandir(proc / "fd"):
-                try:
-                    if os.readlink(fd.path) == target:
-                        return True
-                except OSError:
-                    continue
-        except OSError:
+            if any(f.path == target for f in proc.open_files()):
+                return True
+        except (psutil.Error, OSError):  # it ended meanwhile, or is not ours to look into
             continue
     return False
 
@@ -60,15 +52,9 @@ def _open_by_anyone(path: Path) -> bool:
 def _git_process_in(workdir: Path) -> bool:
     root = str(workdir.resolve())
     me = os.getpid()
-    for pid, proc in _proc_entries():
-        if pid == me:
-            continue
-        try:
-            comm = (proc / "comm").read_text().strip()
-            if not comm.startswith("git"):
-                continue
-            cwd = os.readlink(proc / "cwd")
-        except OSError:
+    for proc in psutil.process_iter(["name", "cwd"]):
+        name, cwd = proc.info["name"] or "", proc.info["cwd"] or ""
+        if proc.pid == me or not name.startswith("git") or not cwd:
             continue
         if cwd == root or cwd.startswith(root + os.sep):
             return True
@@ -76,12 +62,8 @@ def _git_process_in(workdir: Path) -> bool:
 
 
 def is_stale(lock: Path, workdir: Path, *, now: float | None = None) -> bool:
-    if not Path("/proc/self/fd").is_dir():
-        # No procfs (macOS, Windows): fall back on age alone.
-        try:
-            return (now or time.time()) - lock.stat().st_mtime > STALE_AFTER_S
-        except FileNotFoundError:
-            return False
+    """True when no live process has ``lock`` open and no git process works in ``workdir``
+    (or none has for :data:`STALE_AFTER_S`)."""
     try:
         age = (now or time.time()) - lock.stat().st_mtime
     except FileNotFoundError:
