@@ -119,3 +119,15 @@ def test_missing_git_is_a_runtime_failure(tmp_path: Path) -> None:
     with pytest.raises(RuntimeFailure) as info:
         run_git(["status"], git=str(tmp_path / "no-git-here"), cwd=tmp_path)
     assert "install git" in str(info.value)
+
+
+def test_only_gitproc_starts_git() -> None:
+    # refstream keeps its own Popen for the long-lived ssh stream (ssh, not git); cli.py's
+    # merge-driver installer is the one git runner left to move over.
+    allowed = {"gitproc.py", "refstream.py", "cli.py"}
+    package = Path(__file__).resolve().parents[1] / "gitsync"
+    spawning = {
+        str(p.relative_to(package)) for p in package.rglob("*.py")
+        if "import subprocess" in p.read_text() or "from subprocess" in p.read_text()
+    }
+    assert spawning <= allowed, spawning - allowed
