@@ -100,6 +100,7 @@ class Syncer:
         self._registry = registry
         self.updater = updater or WorktreeUpdater(repo)
         self.clock = clock
+        self._last_rejection = ""
         self.waiting = WaitingFiles(repo, self.updater, branch=branch, device=device,
                                     registry=lambda: self.registry, clock=clock)
 
@@ -196,8 +197,9 @@ class Syncer:
                     continue
                 outcome.pushed = pushed
             return outcome
-        raise RemoteError(f"{self.remote_url} kept moving during {MAX_ROUNDS} sync rounds",
-                          hint="will retry")
+        raise RemoteError(f"{self.remote_url} refused {MAX_ROUNDS} pushes in a row (last: "
+                          f"{self._last_rejection}): another device keeps pushing, or a "
+                          "stale lock sits in the remote", hint="will retry")
 
     def _push_first(self) -> str | None:
         """Local commits on top of the remote tip we know: push them straight away.
@@ -227,8 +229,9 @@ class Syncer:
             return None
         try:
             self.transport.push(REMOTE, head, f"refs/heads/{self.branch}", expect=tip)
-        except PushRejected:
+        except PushRejected as e:
             logger.info("another device pushed first; fetching and merging again")
+            self._last_rejection = e.reason or e.message
             return _RETRY
         self._set_tracking(head)
         return head

@@ -499,6 +499,8 @@ class FolderWorker:
         who = out.theirs_device or "remote"
         if out.action in ("fast-forward", "initial", "merged"):
             files = out.written + out.removed
+            logger.info("%s: %s %d file(s) from %s", self.folder.path,
+                        "merged" if out.action == "merged" else "received", len(files), who)
             self._publish("received" if out.action != "merged" else "merged",
                           f"{len(files)} file(s) updated from {who}", files=files,
                           id=out.head, merged=out.merged_paths)
