@@ -3,38 +3,88 @@
 Exit status: 0 done; 1 done but conflicts are left for the user; 2 bad input; 3 a runtime
 failure. Errors are one line on stderr naming the problem and the fix; ``--debug`` adds
 the traceback. No logic lives here beyond formatting.
+
+Start-up cost matters: as a git merge driver or textconv, gitsync runs once per file, so
+``merge-file``, ``merge-driver``, ``docx-text``, ``help`` and every ``--help`` must not pay
+for pygit2, watchdog or the daemon. :mod:`gitsync.service` (which pulls them in) is imported
+only by the commands that call it, through :func:`_service`, and so are the standard modules
+a single command needs; a test checks what ``import gitsync.cli`` loads.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
-import logging.handlers
 import os
-import shlex
 import sys
-import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gitsync import __version__
-from gitsync.config import SETTINGS_BY_NAME, Paths
 from gitsync.errors import GitsyncError, UserError
-from gitsync.model import CommitInfo, FolderStatus
-from gitsync.service import Service
+
+if TYPE_CHECKING:
+    from gitsync.config import Paths
+    from gitsync.model import CommitInfo, FolderStatus
+    from gitsync.service import Service
 
 logger = logging.getLogger("gitsync")
 
 EXIT_OK, EXIT_CONFLICTS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 
+Command = Callable[[argparse.Namespace], int]
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help texts are literal text: a ``%`` in one (``%O %A %B %P``) is printed as is.
+
+    argparse %-formats every argument's help with the action's fields, so a lone ``%`` made
+    ``gitsync --help`` crash. gitsync never uses ``%(default)s`` and friends (defaults are
+    written out with f-strings), so no help text needs formatting, and none can break it.
+    """
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        # argparse would import shutil (and with it zlib, bz2, lzma) for the terminal width,
+        # for every parser and argument, even when no help is printed.
+        if width is None:
+            width = _terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return self._get_help_string(action) or ""
+
+
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``: $COLUMNS, else the terminal's, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"gitsync: {message} (see '{self.prog} --help')\n")
+
+
+def _service() -> Service:
+    """The service for this gitsync home; imported here, not at the top, see the docstring."""
+    from gitsync.service import Service
+
+    return Service.default()
 
 
 def _out(text: str = "") -> None:
@@ -42,16 +92,22 @@ def _out(text: str = "") -> None:
 
 
 def _json(doc: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")
 
 
 def _when(t: float) -> str:
-    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 def _progress_printer(label: str) -> Callable[[int, int], None] | None:
     if not sys.stderr.isatty():
         return None
+    import time
+
     start = time.monotonic()
 
     def show(done: int, total: int) -> None:
@@ -68,7 +124,8 @@ def _progress_printer(label: str) -> Callable[[int, int], None] | None:
 
 
 # ------------------------------------------------------------------ commands
-def cmd_init(svc: Service, a: argparse.Namespace) -> int:
+def cmd_init(a: argparse.Namespace) -> int:
+    svc = _service()
     fc = svc.init(a.dir, remote=a.remote, device=a.device,
                   progress=_progress_printer("first snapshot"))
     if a.json:
@@ -80,13 +137,15 @@ def cmd_init(svc: Service, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_forget(svc: Service, a: argparse.Namespace) -> int:
+def cmd_forget(a: argparse.Namespace) -> int:
+    svc = _service()
     fc = svc.forget(a.dir)
     _out(f"No longer syncing {fc.path} (its files and history are untouched)")
     return EXIT_OK
 
 
-def cmd_folders(svc: Service, a: argparse.Namespace) -> int:
+def cmd_folders(a: argparse.Namespace) -> int:
+    svc = _service()
     folders = svc.folders()
     if a.json:
         _json({"folders": [{"path": str(f.path), "device": f.device, "remote": f.remote,
@@ -128,7 +187,8 @@ def _print_status(st: FolderStatus) -> None:
         _out(f"  last error   {st.last_error}")
 
 
-def cmd_status(svc: Service, a: argparse.Namespace) -> int:
+def cmd_status(a: argparse.Namespace) -> int:
+    svc = _service()
     statuses = svc.status(a.dir)
     if a.json:
         _json({"folders": [s.to_json() for s in statuses]})
@@ -149,7 +209,8 @@ def _print_commit(c: CommitInfo) -> None:
         _out(f"      {ch.kind.value:<8} {ch.path}{extra}")
 
 
-def cmd_log(svc: Service, a: argparse.Namespace) -> int:
+def cmd_log(a: argparse.Namespace) -> int:
+    svc = _service()
     fc, rel, commits = svc.log(a.path, folder_arg=a.folder, limit=a.n)
     if a.json:
         docs = []
@@ -170,7 +231,8 @@ def cmd_log(svc: Service, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_show(svc: Service, a: argparse.Namespace) -> int:
+def cmd_show(a: argparse.Namespace) -> int:
+    svc = _service()
     data = svc.show(a.path, a.rev, folder_arg=a.folder)
     sys.stdout.flush()
     buffer = getattr(sys.stdout, "buffer", None)
@@ -182,7 +244,8 @@ def cmd_show(svc: Service, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_restore(svc: Service, a: argparse.Namespace) -> int:
+def cmd_restore(a: argparse.Namespace) -> int:
+    svc = _service()
     commit = svc.restore(a.path, a.rev, folder_arg=a.folder)
     if a.json:
         _json({"commit": commit.to_json() if commit else None})
@@ -193,7 +256,8 @@ def cmd_restore(svc: Service, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_sync(svc: Service, a: argparse.Namespace) -> int:
+def cmd_sync(a: argparse.Namespace) -> int:
+    svc = _service()
     reports = svc.sync(a.dir)
     if a.json:
         _json({"folders": [{
@@ -227,7 +291,8 @@ def cmd_sync(svc: Service, a: argparse.Namespace) -> int:
     return EXIT_CONFLICTS if any(r.open_conflicts for r in reports) else EXIT_OK
 
 
-def cmd_conflicts(svc: Service, a: argparse.Namespace) -> int:
+def cmd_conflicts(a: argparse.Namespace) -> int:
+    svc = _service()
     found = svc.conflicts(a.dir)
     if a.json:
         _json({"folders": [{"path": str(fc.path), "conflicts": [r.to_json() for r in recs]}
@@ -245,7 +310,8 @@ def cmd_conflicts(svc: Service, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_resolve(svc: Service, a: argparse.Namespace) -> int:
+def cmd_resolve(a: argparse.Namespace) -> int:
+    svc = _service()
     choice = "ours" if a.ours else "theirs" if a.theirs else "file"
     res = svc.resolve(a.path, choice, with_file=a.with_file, folder_arg=a.folder)
     if a.json:
@@ -257,7 +323,9 @@ def cmd_resolve(svc: Service, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_clone(svc: Service, a: argparse.Namespace) -> int:
+def cmd_clone(a: argparse.Namespace) -> int:
+    svc = _service()
+
     def progress(phase: str, done: int, total: int) -> None:
         if sys.stderr.isatty():
             sys.stderr.write(f"\r{phase}: {done}/{total}" + ("\n" if done >= total else ""))
@@ -274,7 +342,7 @@ def cmd_clone(svc: Service, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_merge_file(svc: Service, a: argparse.Namespace) -> int:
+def cmd_merge_file(a: argparse.Namespace) -> int:
     from gitsync.merge.registry import merge_files
 
     def read(p: str) -> bytes:
@@ -297,7 +365,7 @@ def cmd_merge_file(svc: Service, a: argparse.Namespace) -> int:
     return code
 
 
-def cmd_merge_driver(svc: Service, a: argparse.Namespace) -> int:
+def cmd_merge_driver(a: argparse.Namespace) -> int:
     if a.install is not None:
         repo_dir = Path(a.install or ".").resolve()
         _install_driver(repo_dir)
@@ -316,6 +384,8 @@ def cmd_merge_driver(svc: Service, a: argparse.Namespace) -> int:
 
 
 def _self_command() -> str:
+    import shlex
+
     exe = Path(sys.argv[0])
     if exe.name == "gitsync" and exe.exists():
         return shlex.quote(str(exe.resolve()))
@@ -355,7 +425,7 @@ def _write_file(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def cmd_watch_refs(svc: Service | None, a: argparse.Namespace) -> int:
+def cmd_watch_refs(a: argparse.Namespace) -> int:
     from gitsync import refstream
 
     try:
@@ -366,7 +436,7 @@ def cmd_watch_refs(svc: Service | None, a: argparse.Namespace) -> int:
         return EXIT_OK
 
 
-def cmd_docx_text(svc: Service, a: argparse.Namespace) -> int:
+def cmd_docx_text(a: argparse.Namespace) -> int:
     from gitsync.merge.docx import docx_text
 
     try:
@@ -378,6 +448,8 @@ def cmd_docx_text(svc: Service, a: argparse.Namespace) -> int:
 
 
 def _setup_daemon_logging(paths: Paths, debug: bool) -> None:
+    import logging.handlers
+
     paths.log_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(
         paths.log_dir / "gitsync.log", maxBytes=5_000_000, backupCount=3)
@@ -390,8 +462,10 @@ def _setup_daemon_logging(paths: Paths, debug: bool) -> None:
     logging.getLogger("watchdog").setLevel(logging.WARNING)
 
 
-def cmd_run(svc: Service, a: argparse.Namespace) -> int:
+def cmd_run(a: argparse.Namespace) -> int:
     from gitsync.daemon import AlreadyRunning, Daemon
+
+    svc = _service()
 
     flags = {"debounce": a.debounce, "poll": a.poll, "port": a.port,
              "max_batch_delay": a.max_batch_delay}
@@ -405,35 +479,44 @@ def cmd_run(svc: Service, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_demo(svc: Service, a: argparse.Namespace) -> int:
+def cmd_demo(a: argparse.Namespace) -> int:
     from gitsync.demo import run_demo
+
+    svc = _service()
 
     _setup_daemon_logging(svc.paths, a.debug)
     return run_demo(svc, once=a.no_run)
 
 
+def cmd_help(a: argparse.Namespace) -> int:
+    parser = build_parser()
+    if a.topic is None:
+        parser.print_help()
+        return EXIT_OK
+    commands = subcommands(parser)
+    if a.topic not in commands:
+        raise UserError(f"no command '{a.topic}'", hint=f"one of: {', '.join(COMMAND_NAMES)}")
+    commands[a.topic].print_help()
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ parser
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="gitsync", description="Sync folders through git: every save a commit.")
-    p.add_argument("--version", action="version", version=f"gitsync {__version__}")
-    common = _Parser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show details and tracebacks")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+# Each command's arguments, declared apart so that `main` builds only the parser of the
+# command being run (a merge driver runs once per file; see the module docstring).
+Parser = argparse.ArgumentParser
 
-    def add(name: str, fn: Callable[[Service, argparse.Namespace], int], help: str
-            ) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help, description=help, parents=[common])
-        sp.set_defaults(func=fn)
-        return sp
 
-    sp = add("init", cmd_init, "register a folder for syncing")
+def _args_init(sp: Parser) -> None:
     sp.add_argument("dir", metavar="DIR")
     sp.add_argument("--remote", metavar="URL",
                     help="git remote to sync with (default: a local hub under gitsync's data)")
     sp.add_argument("--device", metavar="NAME", help="this device's name (default: host name)")
     sp.add_argument("--json", action="store_true")
 
-    sp = add("run", cmd_run, "watch, commit and sync every registered folder (foreground)")
+
+def _args_run(sp: Parser) -> None:
+    from gitsync.config import SETTINGS_BY_NAME
+
     for name in ("debounce", "max_batch_delay", "poll", "port"):
         s = SETTINGS_BY_NAME[name]
         assert s.flag
@@ -442,15 +525,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-web", action="store_true",
                     help="do not start the local web server")
 
-    sp = add("sync", cmd_sync, "commit what is pending and push, now")
+
+def _args_dir(sp: Parser) -> None:
     sp.add_argument("dir", metavar="DIR", nargs="?")
     sp.add_argument("--json", action="store_true")
 
-    sp = add("status", cmd_status, "show each folder's state")
-    sp.add_argument("dir", metavar="DIR", nargs="?")
-    sp.add_argument("--json", action="store_true")
 
-    sp = add("log", cmd_log, "history of the folder or of one file (follows renames)")
+def _args_log(sp: Parser) -> None:
     sp.add_argument("path", metavar="PATH", nargs="?")
     sp.add_argument("-n", type=int, default=None, metavar="N", help="show at most N commits")
     sp.add_argument("-p", "--patch", action="store_true",
@@ -458,23 +539,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--folder", metavar="DIR")
     sp.add_argument("--json", action="store_true")
 
-    sp = add("show", cmd_show, "print a version of a file")
+
+def _args_show(sp: Parser) -> None:
     sp.add_argument("path", metavar="PATH")
     sp.add_argument("--rev", metavar="REV", help="commit id or time (2h, yesterday, 2026-11-01)")
     sp.add_argument("--folder", metavar="DIR")
 
-    sp = add("restore", cmd_restore, "bring back a version of a file, as a new commit")
+
+def _args_restore(sp: Parser) -> None:
     sp.add_argument("path", metavar="PATH")
     sp.add_argument("--rev", metavar="REV",
                     help="commit id or time (default: the version before the latest change)")
     sp.add_argument("--folder", metavar="DIR")
     sp.add_argument("--json", action="store_true")
 
-    sp = add("conflicts", cmd_conflicts, "list conflicts waiting for you, on every device")
-    sp.add_argument("dir", metavar="DIR", nargs="?")
-    sp.add_argument("--json", action="store_true")
 
-    sp = add("resolve", cmd_resolve, "settle a conflict, as a commit synced to every device")
+def _args_resolve(sp: Parser) -> None:
     sp.add_argument("path", metavar="PATH")
     g = sp.add_mutually_exclusive_group(required=True)
     g.add_argument("--ours", action="store_true", help="keep the version at PATH")
@@ -483,14 +563,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--folder", metavar="DIR")
     sp.add_argument("--json", action="store_true")
 
-    sp = add("clone", cmd_clone, "join a folder synced from another device")
+
+def _args_clone(sp: Parser) -> None:
     sp.add_argument("url", metavar="URL")
     sp.add_argument("dir", metavar="DIR")
     sp.add_argument("--device", metavar="NAME", help="this device's name (default: host name)")
     sp.add_argument("--json", action="store_true")
 
-    sp = add("merge-file", cmd_merge_file,
-             "three-way merge of three files, exit status like 'git merge-file'")
+
+def _args_merge_file(sp: Parser) -> None:
     sp.add_argument("base", metavar="BASE")
     sp.add_argument("ours", metavar="OURS")
     sp.add_argument("theirs", metavar="THEIRS")
@@ -500,45 +581,118 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-L", dest="ours_label", metavar="LABEL", help="label for ours")
     sp.add_argument("--theirs-label", metavar="LABEL")
 
-    sp = add("merge-driver", cmd_merge_driver, "git merge driver: %O %A %B %P")
-    sp.add_argument("base", metavar="BASE", nargs="?")
-    sp.add_argument("ours", metavar="OURS", nargs="?")
-    sp.add_argument("theirs", metavar="THEIRS", nargs="?")
-    sp.add_argument("path", metavar="PATH", nargs="?")
+
+def _args_merge_driver(sp: Parser) -> None:
+    sp.add_argument("base", metavar="BASE", nargs="?", help="%O: the merge base")
+    sp.add_argument("ours", metavar="OURS", nargs="?",
+                    help="%A: our version, replaced by the result")
+    sp.add_argument("theirs", metavar="THEIRS", nargs="?", help="%B: their version")
+    sp.add_argument("path", metavar="PATH", nargs="?",
+                    help="%P: the file's path, which picks the merger")
     sp.add_argument("--install", metavar="REPO", nargs="?", const="",
                     help="make gitsync the merge driver of REPO (default: current directory)")
 
-    sp = add("watch-refs", cmd_watch_refs,  # type: ignore[arg-type]
-             "print a line each time BRANCH of the repository at PATH moves (run over ssh)")
+
+def _args_watch_refs(sp: Parser) -> None:
     sp.add_argument("path", metavar="PATH")
     sp.add_argument("branch", metavar="BRANCH")
     sp.add_argument("--heartbeat", type=float, default=30.0, metavar="S")
 
-    sp = add("docx-text", cmd_docx_text, "a .docx as text, one paragraph per line (textconv)")
+
+def _args_docx_text(sp: Parser) -> None:
     sp.add_argument("file", metavar="FILE")
 
-    sp = add("folders", cmd_folders, "list synced folders")
+
+def _args_json(sp: Parser) -> None:
     sp.add_argument("--json", action="store_true")
 
-    sp = add("forget", cmd_forget, "stop syncing a folder (files and history stay)")
+
+def _args_forget(sp: Parser) -> None:
     sp.add_argument("dir", metavar="DIR")
 
-    sp = add("demo", cmd_demo, "a sandbox with a hub and two devices, synced live")
+
+def _args_demo(sp: Parser) -> None:
     sp.add_argument("--no-run", action="store_true",
                     help="build the sandbox and sync it once, without staying in the foreground")
+
+
+def _args_help(sp: Parser) -> None:
+    sp.add_argument("topic", metavar="CMD", nargs="?")
+
+
+# name, function, one-line help (also the description), arguments; in `--help` order.
+COMMANDS: tuple[tuple[str, Command, str, Callable[[Parser], None]], ...] = (
+    ("init", cmd_init, "register a folder for syncing", _args_init),
+    ("run", cmd_run, "watch, commit and sync every registered folder (foreground)", _args_run),
+    ("sync", cmd_sync, "commit what is pending and push, now", _args_dir),
+    ("status", cmd_status, "show each folder's state", _args_dir),
+    ("log", cmd_log, "history of the folder or of one file (follows renames)", _args_log),
+    ("show", cmd_show, "print a version of a file", _args_show),
+    ("restore", cmd_restore, "bring back a version of a file, as a new commit", _args_restore),
+    ("conflicts", cmd_conflicts, "list conflicts waiting for you, on every device", _args_dir),
+    ("resolve", cmd_resolve, "settle a conflict, as a commit synced to every device",
+     _args_resolve),
+    ("clone", cmd_clone, "join a folder synced from another device", _args_clone),
+    ("merge-file", cmd_merge_file,
+     "three-way merge of three files, exit status like 'git merge-file'", _args_merge_file),
+    ("merge-driver", cmd_merge_driver, "git merge driver: %O %A %B %P", _args_merge_driver),
+    ("watch-refs", cmd_watch_refs,
+     "print a line each time BRANCH of the repository at PATH moves (run over ssh)",
+     _args_watch_refs),
+    ("docx-text", cmd_docx_text, "a .docx as text, one paragraph per line (textconv)",
+     _args_docx_text),
+    ("folders", cmd_folders, "list synced folders", _args_json),
+    ("forget", cmd_forget, "stop syncing a folder (files and history stay)", _args_forget),
+    ("demo", cmd_demo, "a sandbox with a hub and two devices, synced live", _args_demo),
+    ("help", cmd_help, "this help, or a command's ('gitsync help CMD')", _args_help),
+)
+COMMAND_NAMES = tuple(c[0] for c in COMMANDS)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, a parser that knows just that command.
+
+    ``main`` passes ``only`` when the command is known from argv, which spares building
+    (and importing for) the seventeen other commands.
+    """
+    p = _Parser(prog="gitsync", description="Sync folders through git: every save a commit.")
+    p.add_argument("--version", action="version", version=f"gitsync {__version__}")
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show details and tracebacks")
+    # Not required: a bare `gitsync` prints the help (exit 0) instead of a usage error.
+    sub = p.add_subparsers(dest="command", title="commands", metavar="COMMAND",
+                           parser_class=_Parser)
+    for name, fn, help, add_args in COMMANDS:
+        if only is None or name == only:
+            sp = sub.add_parser(name, help=help, description=help, parents=[common])
+            sp.set_defaults(func=fn)
+            add_args(sp)
     return p
 
 
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand's parser, by name, read from the parser itself."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `gitsync CMD ...` needs only CMD's parser; anything else (help, a bad command, a
+    # top-level option first) gets the whole one, for the full listing or error.
+    only = argv[0] if argv and argv[0] in COMMAND_NAMES else None
+    parser = build_parser(only)
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
     if args.command not in ("run", "demo"):
         logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                             format="gitsync: %(message)s")
     try:
-        # watch-refs runs on a remote host that may have no gitsync config at all.
-        svc = None if args.command == "watch-refs" else Service.default()
-        code: int = args.func(svc, args)
+        code: int = args.func(args)
         return code
     except GitsyncError as e:
         if args.debug:

@@ -5,11 +5,17 @@ call the sync engine and the CLI make: it settles trivial merges itself (byte-id
 merger called), asks each merger in turn whether it ``accepts`` the inputs, and turns a
 :class:`gitsync.errors.MergeError` from the chosen merger into the binary outcome (ours kept,
 one "unmergeable" conflict), so a hostile or broken file never stops a sync.
+
+The .docx merger is registered as a :class:`LazyMerger`: its package (and lxml) is imported
+only when a file may be a Word document, so ``gitsync merge-file`` on text files, run once per
+file as a git merge driver, does not pay for it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 
 from gitsync.errors import MergeError
 from gitsync.merge.base import Conflict, Merger, MergeResult
@@ -25,6 +31,65 @@ class NoMergerError(MergeError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message, hint="register a merger that accepts every file last")
         self.path = path
+
+
+class LazyMerger:
+    """A merger whose implementation is imported the first time a file may be its own.
+
+    ``suffixes`` and ``magic`` are a cheap first filter that must let through everything the
+    real merger accepts (a file name ending in one of ``suffixes``, or ours or theirs starting
+    with ``magic``); the real merger's ``accepts`` then has the last word.
+    """
+
+    def __init__(self, name: str, load: Callable[[], Merger], *, suffixes: tuple[str, ...],
+                 magic: bytes = b"") -> None:
+        self.name = name
+        self._load = load
+        self._suffixes = suffixes
+        self._magic = magic
+        self._merger: Merger | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._merger is not None
+
+    def load(self) -> Merger:
+        """The real merger, imported and built on first use (once, even across threads)."""
+        with self._lock:
+            if self._merger is None:
+                self._merger = self._load()
+            return self._merger
+
+    def accepts(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> bool:
+        maybe = path.lower().endswith(self._suffixes) or bool(
+            self._magic and (ours.startswith(self._magic) or theirs.startswith(self._magic)))
+        return maybe and self.load().accepts(path, base, ours, theirs)
+
+    def merge(
+        self,
+        base: bytes | None,
+        ours: bytes,
+        theirs: bytes,
+        *,
+        ours_label: str,
+        theirs_label: str,
+        path: str = "",
+    ) -> MergeResult:
+        return self.load().merge(base, ours, theirs, ours_label=ours_label,
+                                 theirs_label=theirs_label, path=path)
+
+
+def _docx_merger() -> Merger:
+    from gitsync.merge.docx import DocxMerger
+
+    return DocxMerger()
+
+
+# Word's file names (as DocxMerger knows them; a test checks they agree) and the zip header
+# that every .docx starts with.
+DOCX_SUFFIXES = (".docx", ".docm", ".dotx")
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 class MergerRegistry:
@@ -89,9 +154,8 @@ class MergerRegistry:
 
 def default_registry() -> MergerRegistry:
     """Word documents, then text, then the binary fallback that accepts everything."""
-    from gitsync.merge.docx import DocxMerger
-
-    return MergerRegistry([DocxMerger(), TextMerger(), BinaryMerger()])
+    docx = LazyMerger("docx", _docx_merger, suffixes=DOCX_SUFFIXES, magic=ZIP_MAGIC)
+    return MergerRegistry([docx, TextMerger(), BinaryMerger()])
 
 
 def merge_files(
