@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -46,12 +47,12 @@ class _HelpFormatter(argparse.HelpFormatter):
     """
 
     def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
+                 width: int | None = None, **kwargs: Any) -> None:
         # argparse would import shutil (and with it zlib, bz2, lzma) for the terminal width,
         # for every parser and argument, even when no help is printed.
         if width is None:
             width = _terminal_columns() - 2
-        super().__init__(prog, indent_increment, max_help_position, width)
+        super().__init__(prog, indent_increment, max_help_position, width, **kwargs)
 
     def _expand_help(self, action: argparse.Action) -> str:
         return self._get_help_string(action) or ""
@@ -98,16 +99,12 @@ def _json(doc: Any) -> None:
 
 
 def _when(t: float) -> str:
-    import time
-
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 def _progress_printer(label: str) -> Callable[[int, int], None] | None:
     if not sys.stderr.isatty():
         return None
-    import time
-
     start = time.monotonic()
 
     def show(done: int, total: int) -> None:
