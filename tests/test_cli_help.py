@@ -17,7 +17,16 @@ import pytest
 
 from gitsync import cli
 from gitsync.merge.base import Merger
-from gitsync.merge.registry import DOCX_SUFFIXES, LazyMerger, default_registry
+from gitsync.merge.binary import BinaryMerger
+from gitsync.merge.docx import DocxMerger
+from gitsync.merge.registry import (
+    DOCX_SUFFIXES,
+    ZIP_MAGIC,
+    Deferred,
+    MergerRegistry,
+    default_registry,
+)
+from gitsync.merge.text import TextMerger
 from gitsync.samples import docx_bytes
 from tests.helpers import ROOT
 
@@ -196,25 +205,21 @@ def test_importing_the_cli_loads_no_daemon_and_no_docx() -> None:
     assert loaded(modules, DAEMON + DOCX) == []
 
 
-def test_merge_file_on_text_loads_no_daemon_and_no_docx(tmp_path: Path) -> None:
-    (tmp_path / "base.txt").write_text("a\nb\nc\n")
-    (tmp_path / "ours.txt").write_text("A\nb\nc\n")
-    (tmp_path / "theirs.txt").write_text("a\nb\nC\n")
-    r, modules = modules_after(tmp_path, "merge-file", "base.txt", "ours.txt", "theirs.txt",
-                               "-o", "out.txt")
+TEXT3 = {"b.txt": "a\nb\nc\n", "o.txt": "a\nb\nc\nd\n", "t.txt": "z\na\nb\nc\n"}
+
+
+@pytest.mark.parametrize(("args", "out"), [
+    (["merge-file", "b.txt", "o.txt", "t.txt", "-o", "out.txt"], "out.txt"),
+    (["merge-driver", "b.txt", "o.txt", "t.txt", "notes.txt"], "o.txt"),
+], ids=["merge-file", "merge-driver"])
+def test_text_merge_loads_no_daemon_and_no_docx(tmp_path: Path, args: list[str],
+                                                out: str) -> None:
+    for name, text in TEXT3.items():
+        (tmp_path / name).write_text(text)
+    r, modules = modules_after(tmp_path, *args)
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "out.txt").read_text() == "A\nb\nC\n"
+    assert (tmp_path / out).read_text() == "z\na\nb\nc\nd\n"
     assert "gitsync.merge.text" in modules
-    assert loaded(modules, DAEMON + DOCX) == []
-
-
-def test_merge_driver_on_text_loads_no_daemon_and_no_docx(tmp_path: Path) -> None:
-    (tmp_path / "O").write_text("a\nb\nc\n")
-    (tmp_path / "A").write_text("a\nb\nc\nd\n")
-    (tmp_path / "B").write_text("z\na\nb\nc\n")
-    r, modules = modules_after(tmp_path, "merge-driver", "O", "A", "B", "notes.txt")
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "A").read_text() == "z\na\nb\nc\nd\n"
     assert loaded(modules, DAEMON + DOCX) == []
 
 
@@ -231,38 +236,45 @@ def test_merge_file_on_docx_loads_the_docx_merger_only(tmp_path: Path) -> None:
     assert text == "One, edited here.\nTwo.\nThree, edited there.\n"
 
 
-def test_docx_text_and_help_load_no_daemon(tmp_path: Path) -> None:
+def test_docx_text_loads_no_daemon(tmp_path: Path) -> None:
     (tmp_path / "d.docx").write_bytes(docx_bytes(["Hello."]))
     r, modules = modules_after(tmp_path, "docx-text", "d.docx")
     assert r.returncode == 0 and r.stdout == "Hello.\n", r.stderr
     assert loaded(modules, DAEMON) == []
-    for args in (["--help"], ["help", "run"], ["merge-file", "--help"]):
-        r, modules = modules_after(tmp_path, *args)
-        assert r.returncode == 0, r.stderr
-        assert loaded(modules, DAEMON + DOCX) == [], args
 
 
-def test_docx_merger_is_loaded_only_for_what_may_be_a_docx() -> None:
-    calls: list[str] = []
+@pytest.mark.parametrize("args", [["--help"], ["help", "run"], ["merge-file", "--help"],
+                                  ["merge-driver", "--help"], ["status", "--help"]])
+def test_help_loads_no_daemon_and_no_docx(tmp_path: Path, args: list[str]) -> None:
+    r, modules = modules_after(tmp_path, *args)
+    assert r.returncode == 0, r.stderr
+    assert loaded(modules, DAEMON + DOCX) == []
+
+
+def test_docx_merger_is_imported_only_for_what_may_be_a_docx() -> None:
+    loads: list[str] = []
 
     def load() -> Merger:
-        calls.append("load")
-        from gitsync.merge.docx import DocxMerger
-
+        loads.append("docx")
         return DocxMerger()
 
-    lazy = LazyMerger("docx", load, suffixes=DOCX_SUFFIXES, magic=b"PK\x03\x04")
-    assert not lazy.accepts("notes.txt", b"a\n", b"b\n", b"c\n")
-    assert not lazy.accepts("archive.zip", None, b"PK\x03\x04 no document", b"PK\x03\x04")
-    assert calls == ["load"] and lazy.loaded  # a zip had to be looked at
-    lazy2 = LazyMerger("docx", load, suffixes=DOCX_SUFFIXES, magic=b"PK\x03\x04")
-    assert not lazy2.accepts("notes.txt", b"a\n", b"b\n", b"c\n") and not lazy2.loaded
+    deferred = Deferred("docx", load, suffixes=DOCX_SUFFIXES, magic=ZIP_MAGIC)
+    reg = MergerRegistry([deferred, TextMerger(), BinaryMerger()])
+    assert reg.for_path("notes.txt", b"a\n", b"b\n", b"c\n").name == "text"
+    assert reg.for_path("img.png", b"\x00", b"\x01", b"\x02").name == "binary"
+    assert loads == [] and not deferred.loaded
+    # A zip must be looked at by the real merger, which says it is no Word document.
+    zip_ = b"PK\x03\x04\x00 a zip, no document"
+    assert reg.for_path("a.zip", None, zip_, zip_ + b"!").name == "binary"
+    assert loads == ["docx"] and deferred.loaded
     doc = docx_bytes(["x"])
-    assert lazy2.accepts("no-suffix", doc, doc, doc) and lazy2.loaded
-    assert default_registry().for_path("Report.DOCX", None, b"", b"").name == "docx"
+    assert reg.for_path("no-suffix", doc, doc, doc).name == "docx"
+    assert reg.for_path("Report.DOCX", None, b"", b"").name == "docx"
+    assert loads == ["docx"]
+    assert [m.name for m in default_registry().mergers] == ["docx", "text", "binary"]
 
 
-def test_lazy_docx_filter_knows_every_suffix_the_docx_merger_accepts() -> None:
+def test_deferred_docx_filter_knows_every_suffix_the_docx_merger_accepts() -> None:
     # The cheap filter in the registry must let through everything DocxMerger takes by name.
     from gitsync.merge.docx.api import DOCX_SUFFIXES as DOCX_MERGER_SUFFIXES
 

@@ -6,7 +6,7 @@ merger called), asks each merger in turn whether it ``accepts`` the inputs, and 
 :class:`gitsync.errors.MergeError` from the chosen merger into the binary outcome (ours kept,
 one "unmergeable" conflict), so a hostile or broken file never stops a sync.
 
-The .docx merger is registered as a :class:`LazyMerger`: its package (and lxml) is imported
+The .docx merger is registered :class:`Deferred`: its package (and lxml) is imported
 only when a file may be a Word document, so ``gitsync merge-file`` on text files, run once per
 file as a git merge driver, does not pay for it.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from gitsync.errors import MergeError
 from gitsync.merge.base import Conflict, Merger, MergeResult
@@ -33,8 +33,8 @@ class NoMergerError(MergeError):
         self.path = path
 
 
-class LazyMerger:
-    """A merger whose implementation is imported the first time a file may be its own.
+class Deferred:
+    """A merger imported the first time a file may be its own.
 
     ``suffixes`` and ``magic`` are a cheap first filter that must let through everything the
     real merger accepts (a file name ending in one of ``suffixes``, or ours or theirs starting
@@ -54,30 +54,18 @@ class LazyMerger:
     def loaded(self) -> bool:
         return self._merger is not None
 
+    def may_accept(self, path: str, ours: bytes, theirs: bytes) -> bool:
+        if path.lower().endswith(self._suffixes):
+            return True
+        return bool(self._magic) and (ours.startswith(self._magic)
+                                      or theirs.startswith(self._magic))
+
     def load(self) -> Merger:
         """The real merger, imported and built on first use (once, even across threads)."""
         with self._lock:
             if self._merger is None:
                 self._merger = self._load()
             return self._merger
-
-    def accepts(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> bool:
-        maybe = path.lower().endswith(self._suffixes) or bool(
-            self._magic and (ours.startswith(self._magic) or theirs.startswith(self._magic)))
-        return maybe and self.load().accepts(path, base, ours, theirs)
-
-    def merge(
-        self,
-        base: bytes | None,
-        ours: bytes,
-        theirs: bytes,
-        *,
-        ours_label: str,
-        theirs_label: str,
-        path: str = "",
-    ) -> MergeResult:
-        return self.load().merge(base, ours, theirs, ours_label=ours_label,
-                                 theirs_label=theirs_label, path=path)
 
 
 def _docx_merger() -> Merger:
@@ -95,15 +83,15 @@ ZIP_MAGIC = b"PK\x03\x04"
 class MergerRegistry:
     """Mergers in priority order; the first whose ``accepts`` is true handles a file."""
 
-    def __init__(self, mergers: list[Merger] | None = None) -> None:
-        self._mergers: list[Merger] = list(mergers or [])
+    def __init__(self, mergers: Sequence[Merger | Deferred] | None = None) -> None:
+        self._mergers: list[Merger | Deferred] = list(mergers or [])
 
     @property
-    def mergers(self) -> tuple[Merger, ...]:
+    def mergers(self) -> tuple[Merger | Deferred, ...]:
         """The registered mergers, highest priority first."""
         return tuple(self._mergers)
 
-    def register(self, merger: Merger, *, first: bool = False) -> None:
+    def register(self, merger: Merger | Deferred, *, first: bool = False) -> None:
         """Add ``merger`` after the others, or before them with ``first=True``."""
         if first:
             self._mergers.insert(0, merger)
@@ -112,7 +100,13 @@ class MergerRegistry:
 
     def for_path(self, path: str, base: bytes | None, ours: bytes, theirs: bytes) -> Merger:
         """The merger that will handle these inputs; :class:`NoMergerError` if none does."""
-        for merger in self._mergers:
+        for entry in self._mergers:
+            if not isinstance(entry, Deferred):
+                merger = entry
+            elif entry.may_accept(path, ours, theirs):
+                merger = entry.load()
+            else:
+                continue
             if merger.accepts(path, base, ours, theirs):
                 return merger
         raise NoMergerError(f"no merger accepts {path or 'this file'}", path=path)
@@ -154,7 +148,7 @@ class MergerRegistry:
 
 def default_registry() -> MergerRegistry:
     """Word documents, then text, then the binary fallback that accepts everything."""
-    docx = LazyMerger("docx", _docx_merger, suffixes=DOCX_SUFFIXES, magic=ZIP_MAGIC)
+    docx = Deferred("docx", _docx_merger, suffixes=DOCX_SUFFIXES, magic=ZIP_MAGIC)
     return MergerRegistry([docx, TextMerger(), BinaryMerger()])
 
 
