@@ -390,11 +390,11 @@ def _self_command() -> str:
 
 
 def _install_driver(repo_dir: Path) -> None:
-    import subprocess
+    from gitsync.gitproc import run_git
 
-    gitdir = subprocess.run(["git", "-C", str(repo_dir), "rev-parse", "--absolute-git-dir"],
-                            capture_output=True, text=True)
-    if gitdir.returncode != 0:
+    gitdir = run_git(["rev-parse", "--absolute-git-dir"], cwd=repo_dir) \
+        if repo_dir.is_dir() else None
+    if gitdir is None or not gitdir.ok:
         raise UserError(f"{repo_dir} is not a git repository", hint="give a repository path")
     me = _self_command()
     settings = {
@@ -403,8 +403,8 @@ def _install_driver(repo_dir: Path) -> None:
         "diff.docx.textconv": f"{me} docx-text",
     }
     for key, value in settings.items():
-        subprocess.run(["git", "-C", str(repo_dir), "config", key, value], check=True)
-    attributes = Path(gitdir.stdout.strip()) / "info" / "attributes"
+        run_git(["config", key, value], cwd=repo_dir, check=True)
+    attributes = Path(gitdir.text.strip()) / "info" / "attributes"
     attributes.parent.mkdir(parents=True, exist_ok=True)
     lines = ["* merge=gitsync", "*.docx diff=docx", "*.DOCX diff=docx"]
     existing = attributes.read_text().splitlines() if attributes.exists() else []

@@ -131,6 +131,14 @@ def test_only_parser_matches_the_full_one() -> None:
     assert list(cli.subcommands(one)) == ["merge-file"]
 
 
+def test_merge_driver_install_outside_a_repository_is_one_line_and_exit_2(
+        tmp_path: Path) -> None:
+    for where in (tmp_path, tmp_path / "missing"):
+        r = run("merge-driver", "--install", str(where))
+        assert r.returncode == 2, r.stderr
+        assert r.stderr == f"gitsync: {where} is not a git repository: give a repository path\n"
+
+
 def help_commands(text: str) -> set[str]:
     """Command names in `gitsync --help`: the indented entries of the commands section."""
     section = text.split("\ncommands:\n", 1)[1]

@@ -122,9 +122,8 @@ def test_missing_git_is_a_runtime_failure(tmp_path: Path) -> None:
 
 
 def test_only_gitproc_starts_git() -> None:
-    # refstream keeps its own Popen for the long-lived ssh stream (ssh, not git); cli.py's
-    # merge-driver installer is the one git runner left to move over.
-    allowed = {"gitproc.py", "refstream.py", "cli.py"}
+    # refstream keeps its own Popen for the long-lived ssh stream (ssh, not git).
+    allowed = {"gitproc.py", "refstream.py"}
     package = Path(__file__).resolve().parents[1] / "gitsync"
     spawning = {
         str(p.relative_to(package)) for p in package.rglob("*.py")
