@@ -14,7 +14,6 @@ a single command needs; a test checks what ``import gitsync.cli`` loads.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
@@ -415,16 +414,11 @@ def _install_driver(repo_dir: Path) -> None:
 
 
 def _write_file(path: Path, data: bytes) -> None:
-    """Replace PATH by DATA, keeping its mode, as ``git merge-file`` does (no fsync).
+    """Replace PATH by DATA, keeping its mode, as ``git merge-file`` does (no fsync: git
+    reads the file straight back)."""
+    from gitsync.fsutil import atomic_write
 
-    Not :func:`gitsync.fsutil.atomic_write`: its ``tempfile`` import (shutil, random) costs
-    about 4 ms, a tenth of a merge driver's whole run, for a file git is about to read back.
-    """
-    tmp = path.with_name(f".gitsync-tmp-{path.name}")
-    tmp.write_bytes(data)
-    with contextlib.suppress(FileNotFoundError):
-        tmp.chmod(path.stat().st_mode & 0o7777)
-    os.replace(tmp, path)
+    atomic_write(path, data, durable=False)
 
 
 def cmd_watch_refs(a: argparse.Namespace) -> int:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import stat
-import tempfile
 from pathlib import Path
+
+_tmp_ids = itertools.count()
 
 
 def fsync_path(path: Path) -> None:
@@ -34,7 +36,7 @@ def atomic_write(path: Path, data: bytes | str, *, perm: int | None = None,
             perm = stat.S_IMODE(path.lstat().st_mode)
         except FileNotFoundError:
             perm = 0o666 & ~umask()
-    fd, tmpname = tempfile.mkstemp(prefix=".gitsync-tmp-", dir=path.parent)
+    fd, tmpname = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -48,6 +50,19 @@ def atomic_write(path: Path, data: bytes | str, *, perm: int | None = None,
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new file beside PATH that nobody else has open (not tempfile: its import costs a
+    merge driver, which runs once per conflicted file, more than the write itself)."""
+    while True:
+        name = f".gitsync-tmp-{os.getpid()}-{next(_tmp_ids)}-{path.name[:200]}"
+        tmpname = str(path.parent / name)
+        try:
+            return os.open(tmpname, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                           0o600), tmpname
+        except FileExistsError:
+            continue
 
 
 def fsync_dir(path: Path) -> None:
