@@ -14,6 +14,7 @@ per test) or pass a single one to :func:`assert_opens_in_libreoffice`.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
@@ -68,12 +69,13 @@ class LibreOffice:
         for i in range(0, len(names), CHUNK):
             soffice_to_text([files[n] for n in names[i:i + CHUNK]], out, timeout)
         missing = [n for n in names if not (out / f"{n}.txt").exists()]
+        said = ""
         if missing:  # a long batch sometimes skips a file: one more try before it counts
-            soffice_to_text([files[n] for n in missing], out, timeout)
+            said = soffice_to_text([files[n] for n in missing], out, timeout)
         texts = {}
         for name in names:
             txt = out / f"{name}.txt"
-            assert txt.exists(), f"LibreOffice could not open {name} (kept at {files[name]})"
+            assert txt.exists(), f"LibreOffice could not open {files[name]}: {said}"
             texts[name] = txt.read_text(encoding="utf-8-sig")
         lacking = {n: [e for e in todo[n][2] if e not in texts[n]] for n in names}
         lacking = {n: m for n, m in lacking.items() if m}
@@ -86,16 +88,42 @@ def assert_opens_in_libreoffice(doc: bytes | Path, *expected: str,
                                 timeout: float = TIMEOUT) -> str:
     """LibreOffice opens DOC (a .docx as bytes or a file) and its text holds EXPECTED;
     returns that text."""
-    with tempfile.TemporaryDirectory(prefix="lo-") as tmp:
-        batch = LibreOffice(Path(tmp))
-        batch.add(doc.stem if isinstance(doc, Path) else "document", doc, *expected)
-        [text] = batch.check(timeout).values()
-        return text
+    workdir = Path(tempfile.mkdtemp(prefix="lo-"))  # kept if the check fails, to look at
+    batch = LibreOffice(workdir)
+    batch.add(doc.stem if isinstance(doc, Path) else "document", doc, *expected)
+    [text] = batch.check(timeout).values()
+    shutil.rmtree(workdir)
+    return text
 
 
-def soffice_to_text(files: list[Path], outdir: Path, timeout: float = TIMEOUT) -> None:
-    """One ``soffice --convert-to txt`` call over FILES into OUTDIR, with a fresh profile."""
+_template: list[Path] = []  # a profile soffice has already set up, copied for each call
+
+
+def _private_profile() -> Path:
+    """A profile directory for one call: a copy of the first call's, once there is one.
+
+    In a new, empty profile soffice sets it up, then restarts itself, which costs a quarter
+    of a call; a copy of a set-up profile is just as private and skips that.
+    """
     profile = Path(tempfile.mkdtemp(prefix="lo-profile-"))
+    if _template:
+        shutil.copytree(_template[0], profile, dirs_exist_ok=True)
+    return profile
+
+
+def _keep_as_template(profile: Path) -> None:
+    if _template or not (profile / "user").is_dir():
+        return
+    template = Path(tempfile.mkdtemp(prefix="lo-template-"))
+    shutil.copytree(profile, template, dirs_exist_ok=True)
+    _template.append(template)
+    atexit.register(shutil.rmtree, template, ignore_errors=True)
+
+
+def soffice_to_text(files: list[Path], outdir: Path, timeout: float = TIMEOUT) -> str:
+    """One ``soffice --convert-to txt`` call over FILES into OUTDIR, with its own profile;
+    returns what soffice said."""
+    profile = _private_profile()
     proc = subprocess.Popen(
         [shutil.which("soffice") or "soffice", "--headless", "--norestore",
          f"-env:UserInstallation={profile.as_uri()}",
@@ -107,6 +135,8 @@ def soffice_to_text(files: list[Path], outdir: Path, timeout: float = TIMEOUT) -
     try:
         output, _ = proc.communicate(timeout=timeout)
         assert proc.returncode == 0, f"soffice failed: {output.decode(errors='replace')}"
+        _keep_as_template(profile)
+        return output.decode(errors="replace")
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
