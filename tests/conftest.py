@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -77,16 +77,17 @@ def sshd(tmp_path: Path) -> Iterator[SshServer]:
     assert not server.running
 
 
-CALL_FAILED = pytest.StashKey[bool]()
+_BODY_FAILED = pytest.StashKey[bool]()
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
-                              ) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Note whether the test body failed, for fixtures whose teardown would only add noise."""
+    report = yield
     if report.when == "call":
-        item.stash[CALL_FAILED] = report.failed
+        item.stash[_BODY_FAILED] = report.failed
+    return report
 
 
 @pytest.fixture
@@ -96,5 +97,5 @@ def lo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LibreOffice]:
     already failed), so every test converts exactly what it produced."""
     batch = LibreOffice(tmp_path / "libreoffice")
     yield batch
-    if batch.pending and not request.node.stash.get(CALL_FAILED, False):
+    if batch.pending and not request.node.stash.get(_BODY_FAILED, False):
         batch.check()

@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers import fsck_clean, git, run_cli
 from tests.sshd import SshServer, make_key
+from tests.sync_helpers import files_of, sync
 
 
 @pytest.fixture
@@ -22,19 +23,6 @@ def hub(tmp_path: Path) -> Path:
     path.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
     return path
-
-
-def sync(folder: Path, expect: int = 0) -> dict:
-    code, out, err = run_cli("sync", str(folder), "--json")
-    assert code == expect, (code, out, err)
-    assert git(folder, "status", "--porcelain", "--untracked-files=all") == ""
-    report: dict = json.loads(out)["folders"][0]
-    return report
-
-
-def files_of(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.relative_to(folder).parts[0] != ".git"}
 
 
 def make_a(tmp_path: Path, url: str) -> Path:
