@@ -143,7 +143,8 @@ def test_first_screen_of_the_readme(tmp_path: Path, sealed_env: Path) -> None:
     with terminal(["scripts/run.sh"], cwd=clone, env=env, log=tmp_path / "demo.log") as term:
         # the demo's scripted save on the laptop, shown arriving on the desktop
         term.wait_for(r"^\[desktop\] \S+: .*\bfrom laptop\b", BUILD_TIMEOUT)
-        assert "Demo edit" in (desktop / "notes.md").read_text()
+        assert wait_for(lambda: "Demo edit" in (desktop / "notes.md").read_text(), 10), \
+            term.output()
         assert (desktop / "report.docx").read_bytes()[:2] == b"PK"
         # and the other way round, with a save of the newcomer's own
         (desktop / "from-desktop.txt").write_text("hello laptop\n")
@@ -154,6 +155,10 @@ def test_first_screen_of_the_readme(tmp_path: Path, sealed_env: Path) -> None:
         fsck_clean(device)
     gitsync = clone / ".venv" / "bin" / "gitsync"
     assert gitsync.is_file()
+    where = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-I", "-c",
+                            "import gitsync; print(gitsync.__file__)"],
+                           capture_output=True, text=True, check=True).stdout
+    assert Path(where.strip()).is_relative_to(clone)  # the clone's code, not this checkout's
     built = gitsync.stat().st_mtime_ns
 
     # -- scripts/run.sh FOLDER: registers it, commits what it holds, then every save -------
