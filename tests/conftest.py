@@ -13,11 +13,13 @@ import os
 import threading
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.libreoffice import LibreOffice
-from tests.sshd import SshServer
+if TYPE_CHECKING:  # imported where used, so a bare `pytest` still loads this file
+    from tests.libreoffice import LibreOffice
+    from tests.sshd import SshServer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus" / "docx"
@@ -72,6 +74,8 @@ def corpus() -> Path:
 def sshd(tmp_path: Path) -> Iterator[SshServer]:
     """A real OpenSSH server on 127.0.0.1 for this test (see tests/sshd.py); it and every
     session it forked are gone when the test ends."""
+    from tests.sshd import SshServer
+
     with SshServer(tmp_path / "sshd") as server:
         yield server
     assert not server.running
@@ -95,6 +99,8 @@ def lo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LibreOffice]:
     """This test's LibreOffice batch: what the test queues with ``lo.add`` and has not
     checked itself is converted when it ends, in one soffice call (skipped if the test
     already failed), so every test converts exactly what it produced."""
+    from tests.libreoffice import LibreOffice
+
     batch = LibreOffice(tmp_path / "libreoffice")
     yield batch
     if batch.pending and not request.node.stash.get(_BODY_FAILED, False):
