@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the whole test suite: creates/updates .venv with the test dependencies, then
-# lints (ruff, import-linter layer contracts) and runs pytest. Extra arguments go to pytest.
+# Run the whole test suite: creates/updates .venv with the test dependencies, then lints
+# (ruff, import-linter layer contracts, mypy on gitsync/) and runs pytest. Extra arguments
+# go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -15,4 +16,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 .venv/bin/ruff check gitsync tests scripts
 .venv/bin/lint-imports
+.venv/bin/mypy gitsync
 exec .venv/bin/python -m pytest "$@"

@@ -1,18 +1,25 @@
-"""Test hygiene shared by the whole suite.
+"""Test hygiene shared by the whole suite, and the fixtures several modules use.
 
 Every test runs with a sealed git environment (its own HOME, no system or global git config
-leaking in, fixed author) and a private GITSYNC_HOME, so nothing a test does touches the
-machine's real configuration, and nothing on the machine changes a test's outcome.
+or ssh command leaking in, fixed author) and a private GITSYNC_HOME, so nothing a test does
+touches the machine's real configuration, and nothing on the machine changes a test's
+outcome. Real servers and programs a test needs (``sshd``, LibreOffice as ``lo``) are
+defined here once, each started for the test that asks and stopped when it ends.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # imported where used, so a bare `pytest` still loads this file
+    from tests.libreoffice import LibreOffice
+    from tests.sshd import SshServer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus" / "docx"
@@ -25,7 +32,7 @@ def sealed_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_AUTHOR_DATE",
-                "GIT_COMMITTER_DATE"):
+                "GIT_COMMITTER_DATE", "GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.invalid")
@@ -61,3 +68,40 @@ def corpus() -> Path:
             pytest.fail(f"corpus missing at {CORPUS}: CI must have ../shared beside the clone")
         pytest.skip(f"Word corpus not found at {CORPUS} (it lives in ../shared, present in CI)")
     return CORPUS
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[SshServer]:
+    """A real OpenSSH server on 127.0.0.1 for this test (see tests/sshd.py); it and every
+    session it forked are gone when the test ends."""
+    from tests.sshd import SshServer
+
+    with SshServer(tmp_path / "sshd") as server:
+        yield server
+    assert not server.running
+
+
+_BODY_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Note whether the test body failed, for fixtures whose teardown would only add noise."""
+    report = yield
+    if report.when == "call":
+        item.stash[_BODY_FAILED] = report.failed
+    return report
+
+
+@pytest.fixture
+def lo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LibreOffice]:
+    """This test's LibreOffice batch: what the test queues with ``lo.add`` and has not
+    checked itself is converted when it ends, in one soffice call (skipped if the test
+    already failed), so every test converts exactly what it produced."""
+    from tests.libreoffice import LibreOffice
+
+    batch = LibreOffice(tmp_path / "libreoffice")
+    yield batch
+    if batch.pending and not request.node.stash.get(_BODY_FAILED, False):
+        batch.check()

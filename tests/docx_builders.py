@@ -2,23 +2,17 @@
 
 Builders return .docx bytes made with python-docx (footnotes, which python-docx cannot write,
 are added to its package with lxml). ``accept_all`` / ``reject_all`` resolve tracked changes
-the way Word's Accept All / Reject All do, for checking conflict rendering. ``LibreOffice``
-converts many files to text in one ``soffice`` call (it takes seconds to start).
+the way Word's Accept All / Reject All do, for checking conflict rendering. Converting
+documents with LibreOffice is in tests/libreoffice.py.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import signal
 import struct
-import subprocess
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
-from pathlib import Path
 
 import docx
 from docx.document import Document as DocumentObject
@@ -298,83 +292,6 @@ def revisions(data: bytes) -> list[tuple[str, str, str]]:
         text = "".join(t.text or "" for t in el.iter(q("t"), q("delText")))
         out.append((etree.QName(el).localname, el.get(q("author"), ""), text))
     return out
-
-
-# -- LibreOffice ----------------------------------------------------------------------------
-
-
-class LibreOffice:
-    """Collects documents and converts them all to text with one soffice call."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.docs: dict[str, bytes] = {}
-        self.expect: dict[str, list[str]] = {}
-
-    def add(self, name: str, data: bytes, *expected: str) -> None:
-        """Queue a document; its converted text must contain every ``expected`` string."""
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-        assert safe not in self.docs, f"duplicate document name {safe}"
-        self.docs[safe] = data
-        self.expect[safe] = list(expected)
-
-    def convert(self, timeout: float = 240, chunk: int = 50) -> dict[str, str]:
-        """Text of every queued document; one soffice call per ``chunk`` documents.
-
-        A long batch makes soffice start refusing files ("source file could not be loaded")
-        after a hundred or so, so files are converted in chunks, and any file a chunk missed
-        is retried once in a fresh call before it counts as a failure.
-        """
-        src = self.workdir / "in"
-        out = self.workdir / "out"
-        src.mkdir(exist_ok=True)
-        out.mkdir(exist_ok=True)
-        files = {}
-        for name, data in self.docs.items():
-            f = src / f"{name}.docx"
-            f.write_bytes(data)
-            files[name] = str(f)
-        names = list(files)
-        for batch in [names[i:i + chunk] for i in range(0, len(names), chunk)]:
-            self._soffice([files[n] for n in batch], out, timeout)
-        missing = [n for n in names if not (out / f"{n}.txt").exists()]
-        if missing:
-            self._soffice([files[n] for n in missing], out, timeout)
-        texts = {}
-        for name in names:
-            f = out / f"{name}.txt"
-            assert f.exists(), f"LibreOffice did not convert {name}"
-            texts[name] = f.read_text(encoding="utf-8-sig")
-        return texts
-
-    @staticmethod
-    def _soffice(files: list[str], out: Path, timeout: float) -> None:
-        profile = Path(tempfile.mkdtemp(prefix="lo-profile-"))
-        soffice = shutil.which("soffice") or "soffice"
-        proc = subprocess.Popen(
-            [soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{profile}",
-             "--convert-to", "txt:Text", "--outdir", str(out), *files],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"},
-            start_new_session=True,  # its own process group, so a hang is killed whole
-        )
-        try:
-            output, _ = proc.communicate(timeout=timeout)
-            assert proc.returncode == 0, f"soffice failed: {output.decode(errors='replace')}"
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
-        finally:
-            shutil.rmtree(profile, ignore_errors=True)
-
-    def check(self) -> dict[str, str]:
-        """Convert everything queued and assert each expected string appears."""
-        texts = self.convert()
-        missing = {n: [e for e in exp if e not in texts[n]] for n, exp in self.expect.items()}
-        missing = {n: m for n, m in missing.items() if m}
-        assert not missing, f"LibreOffice text lacks expected edits: {missing}"
-        return texts
 
 
 def assert_valid(data: bytes) -> DocumentObject:

@@ -64,11 +64,13 @@ def gitsync_exe() -> list[str]:
     return [sys.executable, "-m", "gitsync.cli"]
 
 
-def run_proc(*args: str, cwd: Path | None = None, timeout: float = 60
-             ) -> subprocess.CompletedProcess[str]:
-    """Run gitsync as a separate process, as a user would."""
+def run_proc(*args: str, cwd: Path | None = None, timeout: float = 60,
+             home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run gitsync as a separate process, as a user would. HOME: another gitsync home (a
+    second device) instead of the test's own."""
+    env = {**os.environ, "GITSYNC_HOME": str(home)} if home is not None else None
     return subprocess.run([*gitsync_exe(), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 def wait_for(pred: Callable[[], bool], timeout: float = 15.0, interval: float = 0.05) -> bool:

@@ -6,7 +6,7 @@ only be shown against the real thing. Everything the server needs lives in one t
 directory: a throwaway host key, a client key authorized to log in as the current user, an
 ``sshd_config`` and the server's log.
 
-Usage::
+Tests take the ``sshd`` fixture (tests/conftest.py), which is one of these per test. Usage::
 
     with SshServer(tmp_path / "sshd") as server:
         env = {"GIT_SSH_COMMAND": server.ssh_command()}

@@ -1,7 +1,7 @@
 """Three-way merge of generated Word documents: each kind of content, and identities.
 
-Every merge output here is self-checked, opened with python-docx, and queued for one
-LibreOffice conversion at the end of the module, whose text must hold both sides' edits.
+Every merge output here is self-checked, opened with python-docx, and converted by
+LibreOffice at the end of the test that made it; the text must hold both sides' edits.
 """
 
 from __future__ import annotations
@@ -15,16 +15,20 @@ from lxml import etree
 
 from gitsync.merge.base import MergeResult
 from gitsync.merge.docx import DocxMerger, merge_docx
+from tests.libreoffice import LibreOffice
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def lo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[B.LibreOffice]:
-    yield B.LibreOffice(tmp_path_factory.mktemp("lo-merge"))
+OUTPUTS: list[bytes] = []  # this test's merge outputs, converted by LibreOffice when it ends
 
 
-OUTPUTS: list[bytes] = []  # every merge output, all converted by LibreOffice at the end
+@pytest.fixture(autouse=True)
+def outputs_open_in_libreoffice(lo: LibreOffice) -> Iterator[None]:
+    OUTPUTS.clear()
+    yield
+    for n, data in enumerate(OUTPUTS):
+        lo.add(f"output{n}", data)
 
 
 def merge(base: bytes | None, ours: bytes, theirs: bytes) -> MergeResult:
@@ -34,7 +38,7 @@ def merge(base: bytes | None, ours: bytes, theirs: bytes) -> MergeResult:
     return r
 
 
-def test_different_paragraphs_both_survive(lo: B.LibreOffice) -> None:
+def test_different_paragraphs_both_survive(lo: LibreOffice) -> None:
     base = B.numbered(8)
     ours = B.edit(base, B.replace_in(2, "lorem", "OURSWORD"))
     theirs = B.edit(base, B.replace_in(6, "dolor", "THEIRSWORD"))
@@ -45,7 +49,7 @@ def test_different_paragraphs_both_survive(lo: B.LibreOffice) -> None:
     lo.add("different_paragraphs", r.data, "OURSWORD", "THEIRSWORD")
 
 
-def test_neighbouring_paragraphs_are_not_a_conflict(lo: B.LibreOffice) -> None:
+def test_neighbouring_paragraphs_are_not_a_conflict(lo: LibreOffice) -> None:
     base = B.numbered(5)
     ours = B.edit(base, B.set_para(2, "Ours rewrote paragraph two entirely."))
     theirs = B.edit(base, B.set_para(3, "Theirs rewrote paragraph three entirely."))
@@ -58,7 +62,7 @@ def test_neighbouring_paragraphs_are_not_a_conflict(lo: B.LibreOffice) -> None:
     lo.add("neighbours", r.data, "Ours rewrote", "Theirs rewrote")
 
 
-def test_inserts_deletes_and_edits_combine(lo: B.LibreOffice) -> None:
+def test_inserts_deletes_and_edits_combine(lo: LibreOffice) -> None:
     base = B.numbered(10)
     ours = B.edit(B.edit(base, B.insert_before(3, "Inserted by ours.")), B.delete_para(8))
     theirs = B.edit(B.edit(base, B.append_para("Appended by theirs.")),
@@ -88,7 +92,7 @@ def test_find_and_replace_on_both_sides(n: int) -> None:
     assert B.texts(r.data) == expected
 
 
-def test_same_paragraph_different_words_merge(lo: B.LibreOffice) -> None:
+def test_same_paragraph_different_words_merge(lo: LibreOffice) -> None:
     base = B.paras("The quick brown fox jumps over the lazy dog.", "Second.")
     ours = B.edit(base, B.replace_in(0, "quick", "swift"))
     theirs = B.edit(base, B.replace_in(0, "lazy", "sleepy"))
@@ -118,7 +122,7 @@ def test_character_level_when_both_insert_in_one_word() -> None:
     assert B.texts(r.data)[0] == "Xcolours"
 
 
-def test_edit_follows_a_paragraph_the_other_side_moved(lo: B.LibreOffice) -> None:
+def test_edit_follows_a_paragraph_the_other_side_moved(lo: LibreOffice) -> None:
     base = B.paras("Alpha one.", "Beta two.", "Gamma three.", "Delta four.")
 
     def move_first_to_end(d):
@@ -158,7 +162,7 @@ def _sdt_doc(*texts: str) -> bytes:
     return B.edit_xml(B.paras("After the box."), "word/document.xml", fn)
 
 
-def test_content_control_merges_inside(lo: B.LibreOffice) -> None:
+def test_content_control_merges_inside(lo: LibreOffice) -> None:
     base = _sdt_doc("Box one.", "Box two.", "Box three.")
     ours = _sdt_doc("Box ONE.", "Box two.", "Box three.")
     theirs = _sdt_doc("Box one.", "Box two.", "Box THREE.")
@@ -168,7 +172,7 @@ def test_content_control_merges_inside(lo: B.LibreOffice) -> None:
     lo.add("sdt", r.data, "Box ONE.", "Box THREE.")
 
 
-def test_table_cells_merge(lo: B.LibreOffice) -> None:
+def test_table_cells_merge(lo: LibreOffice) -> None:
     base = B.table([["a1", "b1"], ["a2", "b2"], ["a3", "b3"]])
 
     def cell(i: int, j: int, text: str):
@@ -184,7 +188,7 @@ def test_table_cells_merge(lo: B.LibreOffice) -> None:
     lo.add("table", r.data, "OURS-B1", "THEIRS-A3")
 
 
-def test_lists_merge(lo: B.LibreOffice) -> None:
+def test_lists_merge(lo: LibreOffice) -> None:
     base = B.bullet_list("apples", "pears", "plums")
     ours = B.edit(base, B.insert_before(2, "OURS-cherries", "List Bullet"))
     theirs = B.edit(base, B.replace_in(3, "plums", "THEIRS-figs"))
@@ -228,7 +232,7 @@ def _add_list(data: bytes, num_id: str, fmt: str, text: str, at_start: bool = Fa
                       document)
 
 
-def test_numbering_added_on_both_sides_renumbered(lo: B.LibreOffice) -> None:
+def test_numbering_added_on_both_sides_renumbered(lo: LibreOffice) -> None:
     base = B.paras("Intro.")
     ours = _add_list(base, "50", "decimal", "Ours numbered item", at_start=True)
     theirs = _add_list(B.edit(base, B.append_para("Theirs last.")), "50", "upperRoman",
@@ -251,7 +255,7 @@ def test_numbering_added_on_both_sides_renumbered(lo: B.LibreOffice) -> None:
     lo.add("numbering", r.data, "Theirs last.", "Ours numbered item", "Theirs numbered item")
 
 
-def test_headers_and_footers_merge(lo: B.LibreOffice) -> None:
+def test_headers_and_footers_merge(lo: LibreOffice) -> None:
     base = B.with_header("Header text", "Footer text", "Body.")
 
     def header(text: str):
@@ -282,7 +286,7 @@ def test_header_both_edited_merges_by_paragraph() -> None:
     assert B.load(r.data).sections[0].header.paragraphs[0].text == "HEAD words HERE"
 
 
-def test_footnotes_from_both_sides_kept(lo: B.LibreOffice) -> None:
+def test_footnotes_from_both_sides_kept(lo: LibreOffice) -> None:
     base = B.add_footnotes(B.paras("Alpha.", "Beta.", "Gamma."), {0: "Note on alpha."})
     ours = B.edit_xml(base, "word/footnotes.xml", lambda r: _set_note(r, "1", "OURS note."))
     theirs = B.edit(base, B.append_para("THEIRS appended."))
@@ -338,7 +342,7 @@ def _set_note(root: etree._Element, nid: str, text: str) -> None:
             next(n.iter(B.q("t"))).text = text
 
 
-def test_comments_kept_and_merged(lo: B.LibreOffice) -> None:
+def test_comments_kept_and_merged(lo: LibreOffice) -> None:
     base = B.with_comment("Commented text.", "Base comment", "Second para.")
     ours = B.edit(base, B.append_para("OURS para."))
     theirs = B.edit(base, lambda d: d.add_comment(d.paragraphs[1].runs[0], text="THEIRS note",
@@ -361,7 +365,7 @@ def test_comments_added_on_both_sides_renumbered() -> None:
     assert sorted(c.text for c in d.comments) == ["Ours c", "Theirs c"]
 
 
-def test_images_from_both_sides_kept_with_renamed_clash(lo: B.LibreOffice) -> None:
+def test_images_from_both_sides_kept_with_renamed_clash(lo: LibreOffice) -> None:
     base = B.paras("Text only.")
     ours = B.edit(base, lambda d: d.add_picture(B.io.BytesIO(B.png((255, 0, 0)))))
     theirs = B.edit(base, lambda d: d.add_picture(B.io.BytesIO(B.png((0, 0, 255)))))
@@ -375,7 +379,7 @@ def test_images_from_both_sides_kept_with_renamed_clash(lo: B.LibreOffice) -> No
     lo.add("images", r.data, "Text only.")
 
 
-def test_image_added_by_one_side(lo: B.LibreOffice) -> None:
+def test_image_added_by_one_side(lo: LibreOffice) -> None:
     base = B.paras("Alpha.", "Beta.")
     ours = B.edit(base, lambda d: d.add_picture(B.io.BytesIO(B.png((0, 255, 0)))))
     theirs = B.edit(base, B.replace_in(0, "Alpha", "THEIRS-alpha"))
@@ -397,7 +401,7 @@ def _hyperlink(i: int, url: str, text: str):
     return fn
 
 
-def test_hyperlinks_added_on_both_sides_get_distinct_ids(lo: B.LibreOffice) -> None:
+def test_hyperlinks_added_on_both_sides_get_distinct_ids(lo: LibreOffice) -> None:
     base = B.paras("First.", "Second.", "Third.")
     ours = B.edit(base, _hyperlink(0, "https://ours.example/", " ours-link"))
     theirs = B.edit(base, _hyperlink(2, "https://theirs.example/", " theirs-link"))
@@ -415,7 +419,7 @@ def test_hyperlinks_added_on_both_sides_get_distinct_ids(lo: B.LibreOffice) -> N
     lo.add("hyperlinks", r.data, "ours-link", "theirs-link")
 
 
-def test_styles_added_on_both_sides_union(lo: B.LibreOffice) -> None:
+def test_styles_added_on_both_sides_union(lo: LibreOffice) -> None:
     base = B.paras("Plain.")
 
     def styled(name: str):
@@ -507,12 +511,3 @@ def test_merger_protocol() -> None:
     assert not m.accepts("notes.txt", b"a", b"b", b"c")
     r = m.merge(base, ours, theirs, ours_label="laptop", theirs_label="phone", path="r.docx")
     assert r.conflicts_in_document
-
-
-@pytest.mark.slow
-def test_zz_libreoffice_converts_every_output(lo: B.LibreOffice) -> None:
-    for n, data in enumerate(OUTPUTS):
-        lo.add(f"output{n}", data)
-    if not lo.docs:
-        lo.add("fallback", B.paras("nothing queued"), "nothing queued")
-    lo.check()

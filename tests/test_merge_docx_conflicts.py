@@ -2,7 +2,7 @@
 
 A true conflict keeps ours and shows theirs as tracked changes by the other device, so Accept
 All gives theirs and Reject All gives ours. Every output (and its accepted and rejected forms)
-is self-checked, opened with python-docx and converted by LibreOffice in one batch.
+is self-checked, opened with python-docx and converted by LibreOffice when its test ends.
 """
 
 from __future__ import annotations
@@ -20,16 +20,20 @@ from lxml import etree
 
 from gitsync.merge.base import MergeResult
 from gitsync.merge.docx import docx_text, merge_docx
+from tests.libreoffice import LibreOffice
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def lo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[B.LibreOffice]:
-    yield B.LibreOffice(tmp_path_factory.mktemp("lo-conflicts"))
+OUTPUTS: list[bytes] = []  # this test's merge outputs, converted by LibreOffice when it ends
 
 
-OUTPUTS: list[bytes] = []  # every merge output, all converted by LibreOffice at the end
+@pytest.fixture(autouse=True)
+def outputs_open_in_libreoffice(lo: LibreOffice) -> Iterator[None]:
+    OUTPUTS.clear()
+    yield
+    for n, data in enumerate(OUTPUTS):
+        lo.add(f"output{n}", data)
 
 
 def merge(base: bytes | None, ours: bytes, theirs: bytes) -> MergeResult:
@@ -46,7 +50,7 @@ def _conflict_case() -> tuple[bytes, bytes, bytes]:
     return base, ours, theirs
 
 
-def test_true_conflict_becomes_tracked_change(lo: B.LibreOffice) -> None:
+def test_true_conflict_becomes_tracked_change(lo: LibreOffice) -> None:
     base, ours, theirs = _conflict_case()
     r = merge(base, ours, theirs)
     assert r.conflicts_in_document
@@ -109,7 +113,7 @@ def test_existing_tracked_changes_are_not_nested() -> None:
     assert any("midnight" in t for t in B.texts(r.data))
 
 
-def test_existing_tracked_changes_and_comments_kept(lo: B.LibreOffice) -> None:
+def test_existing_tracked_changes_and_comments_kept(lo: LibreOffice) -> None:
     base, ours, theirs = _conflict_case()
     tracked = merge(base, ours, theirs).data  # holds w:ins/w:del and a comment
     later = B.edit(tracked, B.append_para("Later paragraph."))
@@ -136,7 +140,7 @@ def test_table_grid_change_is_one_conflict() -> None:
     assert len(rejected.tables) == 1 and len(rejected.tables[0].columns) == 3
 
 
-def test_header_conflict_tracked_without_comment(lo: B.LibreOffice) -> None:
+def test_header_conflict_tracked_without_comment(lo: LibreOffice) -> None:
     base = B.with_header("Quarterly report", "Footer", "Body.")
 
     def header(text: str):
@@ -220,7 +224,7 @@ def test_settings_noise_ignored_but_real_setting_clash_reported() -> None:
     assert [c.kind for c in r.conflicts] == ["part"]
 
 
-def test_add_add_without_base(lo: B.LibreOffice) -> None:
+def test_add_add_without_base(lo: LibreOffice) -> None:
     ours, theirs = B.paras("Shared.", "Ours only."), B.paras("Shared.", "Theirs only.")
     r = merge(None, ours, theirs)
     assert [c.kind for c in r.conflicts] == ["insert/insert"]
@@ -234,12 +238,3 @@ def test_deterministic_output() -> None:
     a = merge_docx(base, ours, theirs, ours_label="a", theirs_label="b")
     b = merge_docx(base, ours, theirs, ours_label="a", theirs_label="b")
     assert a.data == b.data
-
-
-@pytest.mark.slow
-def test_zz_libreoffice_converts_every_output(lo: B.LibreOffice) -> None:
-    for n, data in enumerate(OUTPUTS):
-        lo.add(f"output{n}", data)
-    if not lo.docs:
-        lo.add("fallback", B.paras("nothing queued"), "nothing queued")
-    lo.check()

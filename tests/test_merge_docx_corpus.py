@@ -2,13 +2,12 @@
 
 The true three-way sets are checked paragraph by paragraph; every before/after pair is merged
 against a different scripted edit on the other side; every file merged with itself comes
-back byte for byte. All outputs are converted by LibreOffice in one batch at the end.
+back byte for byte. Each test's outputs are converted by LibreOffice when it ends.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,14 +17,10 @@ from lxml import etree
 
 from gitsync.merge.base import MergeResult
 from gitsync.merge.docx import DocxError, docx_text, merge_docx
+from tests.libreoffice import LibreOffice
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 MARK = "ZQXAPPENDED"
-
-
-@pytest.fixture(scope="module")
-def lo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[B.LibreOffice]:
-    yield B.LibreOffice(tmp_path_factory.mktemp("lo-corpus"))
 
 
 def merge(base: bytes, ours: bytes, theirs: bytes) -> MergeResult:
@@ -47,7 +42,7 @@ THREE_WAY = {
 
 
 @pytest.mark.parametrize("case", sorted(THREE_WAY))
-def test_true_three_way_sets(corpus: Path, lo: B.LibreOffice, case: str) -> None:
+def test_true_three_way_sets(corpus: Path, lo: LibreOffice, case: str) -> None:
     b, o, t, expected = THREE_WAY[case]
     pt = corpus / "powertools"
     r = merge(*(pt.joinpath(f"{n}.docx").read_bytes() for n in (b, o, t)))
@@ -56,7 +51,7 @@ def test_true_three_way_sets(corpus: Path, lo: B.LibreOffice, case: str) -> None
     lo.add(f"three_way_{case}", r.data, *expected)
 
 
-def test_twenty_paragraphs_three_way(corpus: Path, lo: B.LibreOffice) -> None:
+def test_twenty_paragraphs_three_way(corpus: Path, lo: LibreOffice) -> None:
     pt = corpus / "powertools"
     base, o, t = (pt.joinpath(f"WC027-Twenty-Paras-{n}.docx").read_bytes()
                   for n in ("Before", "After-1", "After-2"))
@@ -120,7 +115,7 @@ def _prepend(data: bytes) -> bytes:
     return B.edit_xml(data, "word/document.xml", fn)
 
 
-def test_before_after_pairs_against_scripted_edit(corpus: Path, lo: B.LibreOffice) -> None:
+def test_before_after_pairs_against_scripted_edit(corpus: Path, lo: LibreOffice) -> None:
     pairs = _pairs(corpus)
     assert len(pairs) >= 60
     typed_errors = []
@@ -156,10 +151,3 @@ def test_every_file_merged_with_itself_is_unchanged(corpus: Path) -> None:
             assert merge_docx(data, data, data, ours_label="a", theirs_label="b").data == data
         except DocxError:
             pytest.fail(f"{f.name}: self-merge raised")
-
-
-@pytest.mark.slow
-def test_zz_libreoffice_converts_every_output(lo: B.LibreOffice) -> None:
-    if not lo.docs:
-        lo.add("fallback", B.paras("nothing queued"), "nothing queued")
-    lo.check()

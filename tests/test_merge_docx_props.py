@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import docx_builders as B
 import pytest
@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitsync.merge.docx import docx_text, merge_docx
+from tests.libreoffice import LibreOffice
 
 WORDS = st.sampled_from(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"])
 FEW = st.sampled_from(["alpha", "beta", ""])  # repeated and empty paragraphs are common
@@ -19,7 +20,15 @@ SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-OUTPUTS: list[bytes] = []
+OUTPUTS: list[bytes] = []  # this test's merge outputs, converted by LibreOffice when it ends
+
+
+@pytest.fixture(autouse=True)
+def outputs_open_in_libreoffice(lo: LibreOffice) -> Iterator[None]:
+    OUTPUTS.clear()
+    yield
+    for n, data in enumerate(OUTPUTS):
+        lo.add(f"output{n}", data)
 
 
 def merge(b: bytes, o: bytes, t: bytes) -> bytes:
@@ -82,11 +91,3 @@ def test_any_edits_give_valid_output_and_resolutions(data: st.DataObject) -> Non
     out = merge(B.paras(*base), B.paras(*ours), B.paras(*theirs))
     B.assert_valid(B.accept_all(out))
     B.assert_valid(B.reject_all(out))
-
-
-@pytest.mark.slow
-def test_zz_libreoffice_converts_every_output(tmp_path: Path) -> None:
-    lo = B.LibreOffice(tmp_path)
-    for n, data in enumerate(OUTPUTS or [B.paras("none")]):
-        lo.add(f"prop{n}", data)
-    lo.check()

@@ -17,7 +17,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,20 +29,6 @@ from tests.test_refstream import Calls, make_clone, make_hub, processes_mentioni
 ALIAS = "gitsync-test-box"
 SERVER_COMMAND = f"{shlex.quote(sys.executable)} -m gitsync.refstream"
 PROMPT = 2.0  # s from a push to on_change
-
-
-@pytest.fixture(autouse=True)
-def no_users_ssh_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test sets the ssh command it means to test, nothing leaks in from the machine."""
-    for var in ("GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SshServer]:
-    with SshServer(tmp_path / "sshd") as srv:
-        yield srv
-    assert not srv.running
 
 
 @pytest.fixture
@@ -65,13 +50,13 @@ def stop_promptly(stream: RemoteRefStream) -> None:
 
 
 def test_push_is_announced_promptly_and_stop_leaves_no_process(
-        server: SshServer, hub: Path, work: Path) -> None:
+        sshd: SshServer, hub: Path, work: Path) -> None:
     calls = Calls()
-    stream = RemoteRefStream(server.url(hub), "main", calls, remote_command=SERVER_COMMAND,
-                             env={"GIT_SSH_COMMAND": server.ssh_command()})
+    stream = RemoteRefStream(sshd.url(hub), "main", calls, remote_command=SERVER_COMMAND,
+                             env={"GIT_SSH_COMMAND": sshd.ssh_command()})
     stream.start()
     try:
-        assert calls.at_least(1, timeout=15), server.log()  # once on connect
+        assert calls.at_least(1, timeout=15), sshd.log()  # once on connect
         assert stream.connected
         for n in range(5):
             push_commit(work)
@@ -85,15 +70,15 @@ def test_push_is_announced_promptly_and_stop_leaves_no_process(
 
 
 def test_alias_through_our_own_ssh_command(
-        server: SshServer, hub: Path, work: Path) -> None:
+        sshd: SshServer, hub: Path, work: Path) -> None:
     home = Path(os.environ["HOME"])
-    server.write_ssh_config(home, ALIAS)
+    sshd.write_ssh_config(home, ALIAS)
     calls = Calls()
     stream = RemoteRefStream(f"{ALIAS}:{hub}", "main", calls, remote_command=SERVER_COMMAND,
                              env=ssh_wrapper_env(home))  # no GIT_SSH_COMMAND: BatchMode ssh
     stream.start()
     try:
-        assert calls.at_least(1, timeout=15), server.log()
+        assert calls.at_least(1, timeout=15), sshd.log()
         push_commit(work)
         assert calls.at_least(2)
     finally:
@@ -102,14 +87,14 @@ def test_alias_through_our_own_ssh_command(
 
 
 def test_host_without_gitsync_falls_back_to_polling(
-        server: SshServer, hub: Path, caplog: pytest.LogCaptureFixture) -> None:
+        sshd: SshServer, hub: Path, caplog: pytest.LogCaptureFixture) -> None:
     calls = Calls()
-    stream = RemoteRefStream(server.url(hub), "main", calls,
+    stream = RemoteRefStream(sshd.url(hub), "main", calls,
                              remote_command="/nonexistent/gitsync",
-                             env={"GIT_SSH_COMMAND": server.ssh_command()})
+                             env={"GIT_SSH_COMMAND": sshd.ssh_command()})
     stream.start()
     try:
-        assert wait_for(lambda: "unavailable" in caplog.text, timeout=15), server.log()
+        assert wait_for(lambda: "unavailable" in caplog.text, timeout=15), sshd.log()
         assert not stream.connected
     finally:
         stop_promptly(stream)
@@ -120,13 +105,13 @@ def test_host_without_gitsync_falls_back_to_polling(
 
 
 def test_unknown_host_key_falls_back_and_is_never_accepted(
-        server: SshServer, hub: Path, tmp_path: Path,
+        sshd: SshServer, hub: Path, tmp_path: Path,
         caplog: pytest.LogCaptureFixture) -> None:
     known_hosts = tmp_path / "empty_known_hosts"
     known_hosts.write_text("")
     calls = Calls()
-    stream = RemoteRefStream(server.url(hub), "main", calls, remote_command=SERVER_COMMAND,
-                             env={"GIT_SSH_COMMAND": server.ssh_command(known_hosts=known_hosts)})
+    stream = RemoteRefStream(sshd.url(hub), "main", calls, remote_command=SERVER_COMMAND,
+                             env={"GIT_SSH_COMMAND": sshd.ssh_command(known_hosts=known_hosts)})
     stream.start()
     try:
         assert wait_for(lambda: "unavailable" in caplog.text, timeout=15)
@@ -156,11 +141,11 @@ def host_sessions(hub: Path) -> list[int]:
 
 
 def test_dropped_connection_is_reopened_then_polling_when_the_host_is_gone(
-        server: SshServer, hub: Path, work: Path, caplog: pytest.LogCaptureFixture) -> None:
+        sshd: SshServer, hub: Path, work: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="gitsync.refstream")
     calls = Calls()
-    stream = RemoteRefStream(server.url(hub), "main", calls, remote_command=SERVER_COMMAND,
-                             env={"GIT_SSH_COMMAND": server.ssh_command()})
+    stream = RemoteRefStream(sshd.url(hub), "main", calls, remote_command=SERVER_COMMAND,
+                             env={"GIT_SSH_COMMAND": sshd.ssh_command()})
     stream.start()
     try:
         assert calls.at_least(1, timeout=15)
@@ -175,7 +160,7 @@ def test_dropped_connection_is_reopened_then_polling_when_the_host_is_gone(
         push_commit(work)
         assert calls.at_least(4)
 
-        server.stop()  # established sessions outlive the listener, as with a real sshd
+        sshd.stop()  # established sessions outlive the listener, as with a real sshd
         for session in host_sessions(hub):
             os.kill(session, signal.SIGTERM)
         assert wait_for(lambda: not stream.connected, timeout=5)

@@ -8,26 +8,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import fsck_clean, git, run_cli
 from tests.sshd import SshServer, make_key
-
-
-@pytest.fixture(autouse=True)
-def no_users_ssh_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SshServer]:
-    with SshServer(tmp_path / "sshd") as srv:
-        yield srv
-    assert not srv.running
+from tests.sync_helpers import files_of, sync
 
 
 @pytest.fixture
@@ -36,19 +23,6 @@ def hub(tmp_path: Path) -> Path:
     path.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
     return path
-
-
-def sync(folder: Path, expect: int = 0) -> dict:
-    code, out, err = run_cli("sync", str(folder), "--json")
-    assert code == expect, (code, out, err)
-    assert git(folder, "status", "--porcelain", "--untracked-files=all") == ""
-    report: dict = json.loads(out)["folders"][0]
-    return report
-
-
-def files_of(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.relative_to(folder).parts[0] != ".git"}
 
 
 def make_a(tmp_path: Path, url: str) -> Path:
@@ -61,11 +35,11 @@ def make_a(tmp_path: Path, url: str) -> Path:
     return a
 
 
-def test_two_devices_sync_over_ssh(server: SshServer, hub: Path, tmp_path: Path,
+def test_two_devices_sync_over_ssh(sshd: SshServer, hub: Path, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GIT_SSH_COMMAND", server.ssh_command())
-    url = server.url(hub)
-    assert url.startswith(f"ssh://{server.user}@127.0.0.1:{server.port}/")
+    monkeypatch.setenv("GIT_SSH_COMMAND", sshd.ssh_command())
+    url = sshd.url(hub)
+    assert url.startswith(f"ssh://{sshd.user}@127.0.0.1:{sshd.port}/")
     a = make_a(tmp_path, url)
     rep = sync(a)
     assert rep["pushed"] == git(hub, "rev-parse", "main").strip()
@@ -114,16 +88,16 @@ def test_two_devices_sync_over_ssh(server: SshServer, hub: Path, tmp_path: Path,
     assert files_of(a) == files_of(b)
     assert git(a, "rev-parse", "HEAD") == git(b, "rev-parse", "HEAD") == \
         git(hub, "rev-parse", "main")
-    assert f"Accepted publickey for {server.user}" in server.log()
+    assert f"Accepted publickey for {sshd.user}" in sshd.log()
 
 
 @pytest.mark.parametrize("host_key", ["unknown", "changed"])
 def test_unknown_host_key_stops_sync_and_changes_nothing(
-    server: SshServer, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    sshd: SshServer, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     host_key: str
 ) -> None:
-    url = server.url(hub)
-    monkeypatch.setenv("GIT_SSH_COMMAND", server.ssh_command())
+    url = sshd.url(hub)
+    monkeypatch.setenv("GIT_SSH_COMMAND", sshd.ssh_command())
     a = make_a(tmp_path, url)
     sync(a)
     known_hosts = tmp_path / "known_hosts"
@@ -132,9 +106,9 @@ def test_unknown_host_key_stops_sync_and_changes_nothing(
     else:  # a known key that is not the server's: ssh must refuse, never replace it
         impostor = make_key(tmp_path / "impostor_host_key")
         key_type, key_data = impostor.with_suffix(".pub").read_text().split()[:2]
-        known_hosts.write_text(f"[127.0.0.1]:{server.port} {key_type} {key_data}\n")
+        known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {key_type} {key_data}\n")
     trusted = known_hosts.read_text()
-    monkeypatch.setenv("GIT_SSH_COMMAND", server.ssh_command(known_hosts=known_hosts))
+    monkeypatch.setenv("GIT_SSH_COMMAND", sshd.ssh_command(known_hosts=known_hosts))
     (a / "notes.txt").write_text("edited while the host key is unknown\n")
     hub_tip = git(hub, "rev-parse", "main").strip()
     code, _, err = run_cli("sync", str(a))

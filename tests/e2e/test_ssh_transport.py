@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,20 +38,6 @@ def commit(repo: Path, name: str, text: str = "hello\n") -> str:
     git(repo, "add", name)
     git(repo, "commit", "-q", "-m", f"write {name}")
     return git(repo, "rev-parse", "HEAD")
-
-
-@pytest.fixture(autouse=True)
-def no_users_ssh_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test sets the ssh command it means to test, nothing leaks in from the machine."""
-    for var in ("GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SshServer]:
-    with SshServer(tmp_path / "sshd") as srv:
-        yield srv
-    assert not srv.running
 
 
 @pytest.fixture
@@ -104,25 +89,25 @@ def round_trip(url: str, env: dict[str, str], local: Path, bare: Path, tmp_path:
 
 
 def test_ssh_url_with_users_ssh_command(
-    server: SshServer, local: Path, bare: Path, tmp_path: Path
+    sshd: SshServer, local: Path, bare: Path, tmp_path: Path
 ) -> None:
-    env = {"GIT_SSH_COMMAND": server.ssh_command()}
-    round_trip(server.url(bare), env, local, bare, tmp_path)
+    env = {"GIT_SSH_COMMAND": sshd.ssh_command()}
+    round_trip(sshd.url(bare), env, local, bare, tmp_path)
 
 
 def test_ssh_config_alias_with_our_ssh_command(
-    server: SshServer, home: Path, local: Path, bare: Path, tmp_path: Path
+    sshd: SshServer, home: Path, local: Path, bare: Path, tmp_path: Path
 ) -> None:
-    server.write_ssh_config(home, ALIAS)
+    sshd.write_ssh_config(home, ALIAS)
     env = ssh_wrapper_env(home)  # no GIT_SSH_COMMAND: gitsync builds its own
     round_trip(f"{ALIAS}:{bare}", env, local, bare, tmp_path)
-    assert f"Accepted publickey for {server.user}" in server.log()
+    assert f"Accepted publickey for {sshd.user}" in sshd.log()
 
 
 def test_named_remote_over_ssh_alias(
-    server: SshServer, home: Path, local: Path, bare: Path
+    sshd: SshServer, home: Path, local: Path, bare: Path
 ) -> None:
-    server.write_ssh_config(home, ALIAS)
+    sshd.write_ssh_config(home, ALIAS)
     git(local, "remote", "add", "origin", f"{ALIAS}:{bare}")
     t = Transport(local, env=ssh_wrapper_env(home), timeout=30)
     tip = commit(local, "a.txt")
@@ -131,12 +116,12 @@ def test_named_remote_over_ssh_alias(
     assert t.fetch("origin", "main", into="refs/remotes/origin/main") == tip
 
 
-def test_users_core_ssh_command_is_kept(server: SshServer, local: Path, bare: Path) -> None:
-    git(local, "config", "core.sshCommand", server.ssh_command())
+def test_users_core_ssh_command_is_kept(sshd: SshServer, local: Path, bare: Path) -> None:
+    git(local, "config", "core.sshCommand", sshd.ssh_command())
     tip = commit(local, "a.txt")
     t = Transport(local, timeout=30)
-    t.push(server.url(bare), tip, "main", expect=None)
-    assert t.ls_remote(server.url(bare), "main") == tip
+    t.push(sshd.url(bare), tip, "main", expect=None)
+    assert t.ls_remote(sshd.url(bare), "main") == tip
 
 
 def _assert_refused_everywhere(
@@ -164,11 +149,11 @@ def _assert_refused_everywhere(
 
 
 def test_unknown_host_key_is_refused_with_our_ssh_command(
-    server: SshServer, home: Path, local: Path, bare: Path, tmp_path: Path
+    sshd: SshServer, home: Path, local: Path, bare: Path, tmp_path: Path
 ) -> None:
     known_hosts = tmp_path / "empty_known_hosts"
     known_hosts.write_text("")
-    server.write_ssh_config(home, ALIAS, known_hosts=known_hosts)
+    sshd.write_ssh_config(home, ALIAS, known_hosts=known_hosts)
     errors = _assert_refused_everywhere(
         f"{ALIAS}:{bare}", ssh_wrapper_env(home), local, bare, tmp_path
     )
@@ -182,37 +167,37 @@ def test_unknown_host_key_is_refused_with_our_ssh_command(
 
 
 def test_unknown_host_key_is_refused_with_users_ssh_command(
-    server: SshServer, local: Path, bare: Path, tmp_path: Path
+    sshd: SshServer, local: Path, bare: Path, tmp_path: Path
 ) -> None:
     # The user's own command has no BatchMode; with no terminal, ssh still cannot accept.
     known_hosts = tmp_path / "empty_known_hosts"
     known_hosts.write_text("")
-    env = {"GIT_SSH_COMMAND": server.ssh_command(known_hosts=known_hosts)}
-    errors = _assert_refused_everywhere(server.url(bare), env, local, bare, tmp_path)
-    assert f"ssh -p {server.port} {server.user}@127.0.0.1" in str(errors[0])
+    env = {"GIT_SSH_COMMAND": sshd.ssh_command(known_hosts=known_hosts)}
+    errors = _assert_refused_everywhere(sshd.url(bare), env, local, bare, tmp_path)
+    assert f"ssh -p {sshd.port} {sshd.user}@127.0.0.1" in str(errors[0])
     assert known_hosts.read_text() == ""
 
 
 def test_changed_host_key_is_refused(
-    server: SshServer, local: Path, bare: Path, tmp_path: Path
+    sshd: SshServer, local: Path, bare: Path, tmp_path: Path
 ) -> None:
     impostor = make_key(tmp_path / "impostor_host_key")
     key_type, key_data = impostor.with_suffix(".pub").read_text().split()[:2]
     known_hosts = tmp_path / "stale_known_hosts"
-    known_hosts.write_text(f"[127.0.0.1]:{server.port} {key_type} {key_data}\n")
-    env = {"GIT_SSH_COMMAND": server.ssh_command(known_hosts=known_hosts)}
+    known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {key_type} {key_data}\n")
+    env = {"GIT_SSH_COMMAND": sshd.ssh_command(known_hosts=known_hosts)}
     with pytest.raises(HostKeyError) as info:
-        Transport(local, env=env, timeout=30).ls_remote(server.url(bare), "main")
+        Transport(local, env=env, timeout=30).ls_remote(sshd.url(bare), "main")
     assert info.value.changed
     assert "CHANGED" in info.value.message
     assert "ssh-keygen -R 127.0.0.1" in str(info.value)
 
 
 def test_wrong_client_key_is_auth_error(
-    server: SshServer, home: Path, local: Path, bare: Path, tmp_path: Path
+    sshd: SshServer, home: Path, local: Path, bare: Path, tmp_path: Path
 ) -> None:
     stranger = make_key(tmp_path / "stranger_key")
-    server.write_ssh_config(home, ALIAS, key=stranger)
+    sshd.write_ssh_config(home, ALIAS, key=stranger)
     with pytest.raises(AuthError) as info:
         Transport(local, env=ssh_wrapper_env(home), timeout=30).ls_remote(f"{ALIAS}:{bare}", "x")
     assert f"{ALIAS} refused the login" in info.value.message
@@ -221,19 +206,19 @@ def test_wrong_client_key_is_auth_error(
 
 
 def test_missing_repository_over_ssh(
-    server: SshServer, local: Path, bare: Path, tmp_path: Path
+    sshd: SshServer, local: Path, bare: Path, tmp_path: Path
 ) -> None:
-    env = {"GIT_SSH_COMMAND": server.ssh_command()}
+    env = {"GIT_SSH_COMMAND": sshd.ssh_command()}
     with pytest.raises(RemoteNotFound):
-        Transport(local, env=env, timeout=30).ls_remote(server.url(bare.parent / "no.git"), "x")
+        Transport(local, env=env, timeout=30).ls_remote(sshd.url(bare.parent / "no.git"), "x")
 
 
 def test_stopped_server_is_unreachable(
-    server: SshServer, local: Path, bare: Path
+    sshd: SshServer, local: Path, bare: Path
 ) -> None:
-    env = {"GIT_SSH_COMMAND": server.ssh_command()}
-    url = server.url(bare)
-    server.stop()
+    env = {"GIT_SSH_COMMAND": sshd.ssh_command()}
+    url = sshd.url(bare)
+    sshd.stop()
     with pytest.raises(RemoteUnreachable) as info:
         Transport(local, env=env, timeout=30).ls_remote(url, "main")
     assert "will retry" in str(info.value)

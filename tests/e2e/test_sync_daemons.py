@@ -67,19 +67,11 @@ def test_open_document_waits_for_its_editor(devices: tuple[Path, Path, Path]) ->
 
     def b_waits() -> bool:
         nonlocal status_b
-        r = run_proc("status", str(b), "--json")
-        env_ok = r.returncode == 0
-        status_b = json.loads(r.stdout)["folders"][0] if env_ok else None
+        r = run_proc("status", str(b), "--json", home=home_b)
+        status_b = json.loads(r.stdout)["folders"][0] if r.returncode == 0 else None
         return bool(status_b and status_b.get("waiting"))
 
-    import os
-
-    old = os.environ["GITSYNC_HOME"]
-    os.environ["GITSYNC_HOME"] = str(home_b)
-    try:
-        assert wait_for(b_waits, 20), status_b
-    finally:
-        os.environ["GITSYNC_HOME"] = old
+    assert wait_for(b_waits, 20), status_b
     assert (b / "report.txt").read_text() == "v1\n"  # not replaced under the editor
     time.sleep(1.5)
     assert (b / "report.txt").read_text() == "v1\n"
