@@ -14,7 +14,6 @@ a single command needs; a test checks what ``import gitsync.cli`` loads.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
@@ -26,11 +25,21 @@ from gitsync import __version__
 from gitsync.errors import GitsyncError, UserError
 
 if TYPE_CHECKING:
+    import logging
+
     from gitsync.config import Paths
     from gitsync.model import CommitInfo, FolderStatus
     from gitsync.service import Service
 
-logger = logging.getLogger("gitsync")
+# Commands git runs once per file (a merge driver, a textconv) start as light as they can:
+# not even logging is imported unless something goes wrong.
+LIGHT_COMMANDS = frozenset({"merge-file", "merge-driver", "docx-text"})
+
+
+def _logger() -> logging.Logger:
+    import logging
+
+    return logging.getLogger("gitsync")
 
 EXIT_OK, EXIT_CONFLICTS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 
@@ -444,6 +453,7 @@ def cmd_docx_text(a: argparse.Namespace) -> int:
 
 
 def _setup_daemon_logging(paths: Paths, debug: bool) -> None:
+    import logging
     import logging.handlers
 
     paths.log_dir.mkdir(parents=True, exist_ok=True)
@@ -468,7 +478,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     _setup_daemon_logging(svc.paths, a.debug)
     daemon = Daemon(svc.paths, flags)
     try:
-        daemon.run(on_ready=lambda: logger.info("gitsync %s running; Ctrl-C stops it",
+        daemon.run(on_ready=lambda: _logger().info("gitsync %s running; Ctrl-C stops it",
                                                 __version__))
     except AlreadyRunning as e:
         _out(f"gitsync is already running for this home (pid {e.pid}); nothing to do.")
@@ -684,7 +694,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    if args.command not in ("run", "demo"):
+    if args.command not in ("run", "demo") and args.command not in LIGHT_COMMANDS:
+        import logging
+
         logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                             format="gitsync: %(message)s")
     try:
@@ -692,7 +704,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except GitsyncError as e:
         if args.debug:
-            logger.exception("failed")
+            _logger().exception("failed")
         sys.stderr.write(f"gitsync: {e}\n")
         return e.exit_code
     except KeyboardInterrupt:
@@ -702,7 +714,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except OSError as e:
         if args.debug:
-            logger.exception("failed")
+            _logger().exception("failed")
         where = f" ({e.filename})" if e.filename else ""
         sys.stderr.write(f"gitsync: {e.strerror or e}{where}; check the disk and permissions\n")
         return EXIT_FAILURE

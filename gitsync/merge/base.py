@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Conflict:
+class Conflict(NamedTuple):
     """One place where the two sides changed the same thing differently.
 
     ``where`` is a human description ("line 12", "paragraph 4", "word/footer1.xml");
@@ -21,8 +20,7 @@ class Conflict:
     kind: str = "content"
 
 
-@dataclass(frozen=True)
-class MergeResult:
+class MergeResult(NamedTuple):
     """Result of a three-way merge.
 
     ``data`` is always a valid file of the merged type. Where sides conflicted, mergers whose
@@ -36,15 +34,14 @@ class MergeResult:
     conflicts: tuple[Conflict, ...] = ()
     marked: bytes | None = None
     conflicts_in_document: bool = False
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def clean(self) -> bool:
         return not self.conflicts
 
 
-@dataclass(frozen=True)
-class Versions:
+class Versions(NamedTuple):
     """What a merger merges: the three versions of one file, the names of its two sides (for
     conflict markers and tracked changes) and its path (for messages and sniffing)."""
 

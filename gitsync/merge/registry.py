@@ -13,7 +13,6 @@ file as a git merge driver, does not pay for it.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 
@@ -21,8 +20,6 @@ from gitsync.errors import MergeError
 from gitsync.merge.base import Conflict, Merger, MergeResult
 from gitsync.merge.binary import WHOLE_FILE, BinaryMerger, describe, trivial_merge
 from gitsync.merge.text import TextMerger
-
-logger = logging.getLogger(__name__)
 
 
 class NoMergerError(MergeError):
@@ -135,7 +132,9 @@ class MergerRegistry:
                 base, ours, theirs, ours_label=ours_label, theirs_label=theirs_label, path=path
             )
         except MergeError as e:
-            logger.warning("cannot merge %s, keeping ours: %s", path, e)
+            import logging  # only here: a merge driver's start-up stays light
+
+            logging.getLogger(__name__).warning("cannot merge %s, keeping ours: %s", path, e)
             conflict = Conflict(
                 where=WHOLE_FILE,
                 base=describe(base),

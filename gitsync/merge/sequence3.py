@@ -30,9 +30,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 T = TypeVar("T", bound=Hashable)
 
@@ -42,8 +41,7 @@ Placement = Literal["git", "in_step"]
 Block = tuple[int, int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Edit:
+class Edit(NamedTuple):
     """One change of a two-way diff: ``base[base_start:base_end]`` became
     ``side[side_start:side_end]``."""
 
@@ -53,8 +51,7 @@ class Edit:
     side_end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
+class Chunk(NamedTuple):
     """One stretch of the merge, with the half-open range it covers in each version.
 
     ``same``: untouched by both; ``ours``/``theirs``: changed by that side only; ``both``:

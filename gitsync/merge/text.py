@@ -21,10 +21,8 @@ What :class:`TextMerger` promises:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 from gitsync.errors import MergeError
 from gitsync.merge.base import Conflict, Merger, MergeResult, Versions
@@ -40,8 +38,6 @@ from gitsync.merge.textcodec import (
     split_lines,
 )
 from gitsync.merge.words import MAX_TOKENS, merge_words
-
-logger = logging.getLogger(__name__)
 
 ConflictStyle = Literal["merge", "diff3"]
 MARKER_SIZE = 7
@@ -68,8 +64,7 @@ class NotTextError(MergeError):
         self.path = path
 
 
-@dataclass(frozen=True)
-class _Prepared:
+class _Prepared(NamedTuple):
     """The three sides decoded, normalised and split, plus how to write the result back."""
 
     lines: tuple[list[str], list[str], list[str]]
@@ -79,16 +74,18 @@ class _Prepared:
     notes: tuple[str, ...]
 
 
-@dataclass
 class _Merged:
     """The merge being built: lines of ``data`` (ours in conflicts) and of ``marked``."""
 
-    ours_label: str
-    theirs_label: str
-    data: list[str] = field(default_factory=list)
-    marked: list[str] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
-    refined: int = 0  # conflicting groups (by git's rule) that merged after all
+    # A plain class, not a dataclass: the merge driver's start-up cannot afford
+    # dataclasses' import (it pulls in inspect).
+    def __init__(self, ours_label: str, theirs_label: str) -> None:
+        self.ours_label = ours_label
+        self.theirs_label = theirs_label
+        self.data: list[str] = []
+        self.marked: list[str] = []
+        self.conflicts: list[Conflict] = []
+        self.refined = 0  # conflicting groups (by git's rule) that merged after all
 
     def keep(self, lines: Sequence[str]) -> None:
         """Lines that are the same in both outputs."""

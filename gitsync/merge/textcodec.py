@@ -25,8 +25,7 @@ write CRLF back when that is what the sides use.
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 EolStyle = Literal["lf", "crlf", "mixed", "none"]
 
@@ -39,16 +38,14 @@ _CONTROL = frozenset([*range(0x01, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20)
 _MAX_CONTROL_SHARE = 0.01
 
 
-@dataclass(frozen=True)
-class Encoding:
+class Encoding(NamedTuple):
     """How a side's bytes map to text: a Python codec name and whether a BOM leads the file."""
 
     codec: str
     bom: bool
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
     """One side decoded: its text (original line endings kept), family and BOM flag."""
 
     text: str
