@@ -26,7 +26,8 @@ CORPUS = SHARED / "corpus" / "docx"
 
 
 @pytest.fixture(autouse=True)
-def sealed_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def sealed_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+               request: pytest.FixtureRequest) -> Path:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
@@ -41,7 +42,28 @@ def sealed_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     gs_home = tmp_path_factory.mktemp("gitsync-home")
     monkeypatch.setenv("GITSYNC_HOME", str(gs_home))
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[safe]\n\tdirectory = *\n")
+    _seal_libgit2(home, request)
     return gs_home
+
+
+def _seal_libgit2(home: Path, request: pytest.FixtureRequest) -> None:
+    """libgit2 fixed its config search path (the real HOME's ~/.gitconfig, /etc) when pygit2
+    was imported, before HOME was changed: point it at the sealed home too, for this test."""
+    import pygit2
+    from pygit2.enums import ConfigLevel
+
+    paths = pygit2.settings.search_path
+    sealed = {ConfigLevel.GLOBAL: home, ConfigLevel.XDG: home / ".config",
+              ConfigLevel.SYSTEM: home / "no-system-config"}
+    old = {level: paths[level] for level in sealed}
+    for level, where in sealed.items():
+        paths[level] = str(where)
+
+    def restore() -> None:
+        for level, value in old.items():
+            paths[level] = value
+
+    request.addfinalizer(restore)
 
 
 @pytest.fixture(autouse=True)
