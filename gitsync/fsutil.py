@@ -49,7 +49,7 @@ def atomic_write(path: Path, data: bytes | str, *, perm: int | None = None,
         Path(tmpname).unlink(missing_ok=True)
         raise
     if durable:
-        fsync_dir(path.parent)
+        fsync_path(path.parent)  # the rename itself survives a power cut
 
 
 def _create_temp(path: Path) -> tuple[int, str]:
@@ -63,15 +63,6 @@ def _create_temp(path: Path) -> tuple[int, str]:
                            0o600), tmpname
         except FileExistsError:
             continue
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in directory PATH survive a power cut."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def umask() -> int:
