@@ -15,6 +15,7 @@ import pygit2
 from pygit2.enums import DiffFind, FileMode
 
 from gitsync.errors import RepoError
+from gitsync.messages import device_of
 from gitsync.model import Author
 
 MODE_BLOB = 0o100644
@@ -62,11 +63,7 @@ class TreeOps:
         return str(ref.resolve().target) if ref is not None else None
 
     def commit_device(self, oid: str) -> str | None:
-        msg = self._repo[oid].peel(pygit2.Commit).message
-        for line in msg.splitlines():
-            if line.startswith("Gitsync-Device:"):
-                return line.split(":", 1)[1].strip() or None
-        return None
+        return device_of(self._repo[oid].peel(pygit2.Commit).message)
 
     def diff_commits(self, a: str | None, b: str, *, renames: bool = True) -> list[TreeChange]:
         """Changes from commit A (None: the empty tree) to commit B, renames detected."""
