@@ -287,3 +287,16 @@ def test_deferred_docx_filter_knows_every_suffix_the_docx_merger_accepts() -> No
     from gitsync.merge.docx.api import DOCX_SUFFIXES as DOCX_MERGER_SUFFIXES
 
     assert set(DOCX_MERGER_SUFFIXES) <= set(DOCX_SUFFIXES)
+
+
+def test_status_loads_no_watcher_worker_or_docx(tmp_path: Path) -> None:
+    """status reads the repository (pygit2) and the daemon's state file, nothing more."""
+    folder = tmp_path / "Docs"
+    folder.mkdir()
+    (folder / "a.docx").write_bytes(docx_bytes(["Hello."]))
+    assert run("init", str(folder), cwd=tmp_path).returncode == 0
+    r, modules = modules_after(tmp_path, "status", str(folder), "--json")
+    assert r.returncode == 0, r.stderr
+    assert "gitsync.service" in modules
+    assert loaded(modules, ("watchdog", "gitsync.worker", "gitsync.daemon",
+                            "gitsync.watcher") + DOCX) == []
