@@ -299,4 +299,4 @@ def test_status_loads_no_watcher_worker_or_docx(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "gitsync.service" in modules
     assert loaded(modules, ("watchdog", "gitsync.worker", "gitsync.daemon",
-                            "gitsync.watcher") + DOCX) == []
+                            "gitsync.watcher", *DOCX)) == []
