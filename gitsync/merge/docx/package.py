@@ -3,7 +3,7 @@
 Reading never trusts the archive: the entry count, declared and actual uncompressed sizes and
 compression ratios are checked before and while inflating, duplicate names and encrypted
 entries are refused, and XML is parsed without DTDs, entities or network access. Writing is
-deterministic: same parts in, same bytes out (fixed order and timestamps).
+deterministic: same parts (and source packages) in, same bytes out (fixed order and timestamps).
 """
 
 from __future__ import annotations
@@ -127,19 +127,31 @@ def read_package(data: bytes, limits: DocxLimits, *, label: str = "document") ->
             )
         parts[info.filename] = content
         order.append(info.filename)
-        if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            # Where zipfile just read (and CRC-checked) the member's data from.
-            at = info.header_offset
-            n, extra = struct.unpack("<HH", view[at + 26:at + 30])
-            start = at + 30 + n + extra
-            stored[info.filename] = Stored(content, info.compress_type, info.CRC,
-                                           view[start:start + info.compress_size])
+        raw = _member_data(view, info)
+        if raw is not None:
+            stored[info.filename] = Stored(content, info.compress_type, info.CRC, raw)
     if DOCUMENT_PART not in parts:
         raise MissingPartError(f"{label} has no {DOCUMENT_PART}", part=DOCUMENT_PART)
     if CONTENT_TYPES not in parts:
         raise MissingPartError(f"{label} has no {CONTENT_TYPES}", part=CONTENT_TYPES)
     date_time = infos[0].date_time if infos else FIXED_DATE
     return Package(parts, order, date_time, stored)
+
+
+def _member_data(view: memoryview, info: zipfile.ZipInfo) -> memoryview | None:
+    """The member's compressed data, from where zipfile just read (and CRC-checked) it;
+    None for other compression methods or a local header that does not look right."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None
+    at = info.header_offset
+    header = view[at:at + 30]
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        return None
+    n, extra = struct.unpack("<HH", header[26:30])
+    start = at + 30 + n + extra
+    if start + info.compress_size > len(view):
+        return None
+    return view[start:start + info.compress_size]
 
 
 def _check_sizes(info: zipfile.ZipInfo, limits: DocxLimits, label: str) -> None:
@@ -216,7 +228,7 @@ def write_package(pkg: Package, sources: Sequence[Package] = ()) -> bytes:
         except UnicodeEncodeError:
             encoded, flags = name.encode("utf-8"), 0x800
         offset = out.tell()
-        if max(offset, len(data), len(body)) >= 0xFFFFFFFF:
+        if max(len(data), offset + 30 + len(encoded) + len(body)) >= 0xFFFFFFFF:
             raise LimitExceededError(f"the merged package is too large at {name!r}",
                                      limit="max_total_size", part=name)
         out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, method, dos_time,
