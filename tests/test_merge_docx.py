@@ -6,6 +6,9 @@ LibreOffice at the end of the test that made it; the text must hold both sides' 
 
 from __future__ import annotations
 
+import io
+import zipfile
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -464,6 +467,36 @@ def test_identities_are_byte_exact() -> None:
     assert merge(base, base, other).data == other
     assert merge(base, other, base).data == other
     assert merge(base, other, other).data == other
+
+
+def test_unchanged_parts_keep_their_compressed_data() -> None:
+    # Parts copied from ours are written with ours' compressed bytes, not deflated again;
+    # a part ours stored with another method (bzip2 here) is deflated like a new one.
+    base = B.numbered(4)
+    zin = zipfile.ZipFile(io.BytesIO(base))
+    parts = {n: zin.read(n) for n in zin.namelist()}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for n, data in parts.items():
+            z.writestr(n, data, zipfile.ZIP_BZIP2 if n == "word/settings.xml"
+                       else zipfile.ZIP_DEFLATED, compresslevel=1)
+    ours = buf.getvalue()
+    theirs = B.edit(base, B.set_para(2, "Theirs changed this."))
+    out = merge(base, ours, theirs).data
+    zo, zm = zipfile.ZipFile(io.BytesIO(ours)), zipfile.ZipFile(io.BytesIO(out))
+    assert zm.testzip() is None
+    assert {n: zm.read(n) for n in zm.namelist()} == {
+        **parts, "word/document.xml": zm.read("word/document.xml")}
+    styles_o, styles_m = zo.getinfo("word/styles.xml"), zm.getinfo("word/styles.xml")
+    assert styles_m.compress_size == styles_o.compress_size  # level 1, as ours had it
+    assert styles_m.compress_size > len(zlib_deflate(parts["word/styles.xml"]))
+    assert zm.getinfo("word/settings.xml").compress_type == zipfile.ZIP_DEFLATED
+    assert B.texts(out)[2] == "Theirs changed this."
+
+
+def zlib_deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
 
 
 def test_untouched_paragraphs_serialize_as_they_were() -> None:

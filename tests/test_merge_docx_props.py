@@ -75,12 +75,40 @@ def test_non_overlapping_edits_both_survive(data: st.DataObject) -> None:
     mine = data.draw(st.sets(st.sampled_from(idx), min_size=1, max_size=len(base) - 1))
     theirs_idx = data.draw(st.sets(st.sampled_from([i for i in idx if i not in mine]),
                                    min_size=1))
+    ours, theirs, expected = side_edits(base, mine, theirs_idx)
+    out = B.texts(merge(B.paras(*base), B.paras(*ours), B.paras(*theirs)))
+    assert out == expected
+
+
+def side_edits(base: list[str], mine: set[int], theirs_idx: set[int]
+               ) -> tuple[list[str], list[str], list[str]]:
+    """Ours prefixes the paragraphs in ``mine``, theirs suffixes those in ``theirs_idx``;
+    returns ours, theirs and the expected merge."""
     ours = [f"OURS{i} {p}" if i in mine else p for i, p in enumerate(base)]
     theirs = [f"{p} THEIRS{i}" if i in theirs_idx else p for i, p in enumerate(base)]
-    out = B.texts(merge(B.paras(*base), B.paras(*ours), B.paras(*theirs)))
     expected = [f"OURS{i} {p}" if i in mine else f"{p} THEIRS{i}" if i in theirs_idx else p
                 for i, p in enumerate(base)]
-    assert out == expected
+    return ours, theirs, expected
+
+
+@pytest.mark.parametrize(("base", "mine", "theirs_idx"), [
+    (["alpha"] * 5, {0, 2, 4}, {1}),  # found by hypothesis: THEIRS1 landed in paragraph 2
+    (["alpha"] * 5, {1, 3}, {0, 4}),
+    (["alpha"] * 6, {0, 5}, {2, 3}),
+    (["", "", "", ""], {0, 2}, {1, 3}),
+    (["beta", "alpha", "alpha", "alpha", "beta"], {1, 3}, {2}),
+    (["alpha", "", "alpha", "", "alpha"], {0, 1, 4}, {2, 3}),
+])
+def test_edits_of_repeated_paragraphs_stay_in_their_paragraphs(
+        base: list[str], mine: set[int], theirs_idx: set[int]) -> None:
+    # With identical base paragraphs either side's edits could be paired with any of them;
+    # each edit must stay with the paragraph it was made to.
+    ours, theirs, expected = side_edits(base, mine, theirs_idx)
+    out = merge(B.paras(*base), B.paras(*ours), B.paras(*theirs))
+    assert B.texts(out) == expected
+    assert B.revisions(out) == []
+    mirrored = merge(B.paras(*base), B.paras(*theirs), B.paras(*ours))
+    assert B.texts(mirrored) == expected
 
 
 @SETTINGS

@@ -153,6 +153,19 @@ def test_in_step_placement_pairs_repeated_items_by_position() -> None:
     assert kinds(chunks) == ["ours", "theirs", "ours"]
 
 
+def test_in_step_placement_keeps_edits_of_repeated_items_in_place() -> None:
+    # SequenceMatcher pairs base 0 with side 1 here (the first equal items), which turned
+    # side 2's edit into an edit of base 1: theirs' edit of base 1 then merged into it.
+    base, ours = ["a"] * 5, ["x", "a", "y", "a", "z"]
+    assert diff_edits(base, ours, placement="in_step") == [
+        Edit(0, 1, 0, 1), Edit(2, 3, 2, 3), Edit(4, 5, 4, 5)]
+    theirs = ["a", "t", "a", "a", "a"]
+    chunks = merge_chunks(base, ours, theirs, placement="in_step", touching_conflicts=False)
+    assert kinds(chunks) == ["ours", "theirs", "ours", "same", "ours"]
+    assert merged(base, ours, theirs, placement="in_step", touching_conflicts=False)[0] == [
+        "x", "t", "y", "a", "z"]
+
+
 def test_in_step_placement_keeps_the_common_tail() -> None:
     # What both versions end with stays matched at the end, however it repeats.
     assert diff_edits(list("xaa"), list("ya"), placement="in_step") == [Edit(0, 2, 0, 1)]
@@ -270,6 +283,24 @@ def test_edits_of_separate_unique_items_both_survive(base: list[int], data: st.D
         out = [x for c in chunks for x in take(c, base, ours, theirs)]
         assert out == expected
         assert "conflict" not in kinds(chunks)
+
+
+@PROPS
+@given(base=st.lists(st.sampled_from(["a", "b", ""]), max_size=14), data=st.data())
+def test_in_step_finds_replacements_in_place(base: list[str], data: st.DataObject) -> None:
+    # Items replaced by new ones, however repeated the rest: each run of replaced items is
+    # one edit at its own place, so two sides' edits of different items never overlap.
+    changed = data.draw(st.sets(st.integers(0, max(len(base) - 1, 0)), max_size=len(base)))
+    side = [f"new{i}" if i in changed else x for i, x in enumerate(base)]
+    runs = [Edit(i, i + 1, i, i + 1) for i in sorted(changed)]
+    expected: list[Edit] = []
+    for e in runs:
+        if expected and expected[-1].base_end == e.base_start:
+            expected[-1] = Edit(expected[-1].base_start, e.base_end,
+                                expected[-1].side_start, e.side_end)
+        else:
+            expected.append(e)
+    assert diff_edits(base, side, placement="in_step") == expected
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)

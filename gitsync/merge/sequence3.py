@@ -171,7 +171,7 @@ def _slice(seq: Sequence[T], span: tuple[int, int]) -> Sequence[T]:
 def diff_edits(a: Sequence[T], b: Sequence[T], *, placement: Placement = "git") -> list[Edit]:
     """The ranges where ``a`` and ``b`` differ, in order; never two touching edits."""
     ai, bi = _interned(a, b)
-    blocks = _matches(ai, bi)
+    blocks = _matches(ai, bi, in_step=placement == "in_step")
     if placement == "in_step":
         return _edits(_in_step(ai, bi, blocks), len(ai), len(bi))
     return _slide_down(_edits(blocks, len(ai), len(bi)), ai, bi)
@@ -263,7 +263,7 @@ def _in_step(a: list[int], b: list[int], blocks: list[Block]) -> list[Block]:
     return out
 
 
-def _matches(a: list[int], b: list[int]) -> list[Block]:
+def _matches(a: list[int], b: list[int], *, in_step: bool = False) -> list[Block]:
     """Matching blocks ``(i, j, size)`` of ``a`` and ``b``, in order, never adjacent.
 
     Patience-style: elements unique in both ranges and in increasing order on both sides are
@@ -271,6 +271,10 @@ def _matches(a: list[int], b: list[int]) -> list[Block]:
     goes to SequenceMatcher when it is small (its cost grows fast with repeated elements), and
     is otherwise left as one replacement. Common leading and trailing elements of every range
     are matched first, so insertions and deletions land where git puts them.
+
+    With ``in_step``, small anchorless gaps are aligned by :func:`_aligned_in_step` instead:
+    SequenceMatcher pairs the first equal items it finds, and among repeated items that can
+    skew the whole gap (``[a]*5`` against ``[x, a, y, a, z]`` would pair base 0 with side 1).
     """
     raw: list[Block] = []
     stack = [(0, len(a), 0, len(b))]
@@ -298,6 +302,8 @@ def _matches(a: list[int], b: list[int]) -> list[Block]:
                 stack.append((prev_i, i, prev_j, j))
                 prev_i, prev_j = i + 1, j + 1
             stack.append((prev_i, ahi, prev_j, bhi))
+        elif in_step and (ahi - alo) * (bhi - blo) <= STEP_GAP:
+            raw += _aligned_in_step(a, b, alo, ahi, blo, bhi)
         elif (ahi - alo) * (bhi - blo) <= SMALL_GAP:
             matcher = SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
             raw += [(alo + i, blo + j, n) for i, j, n in matcher.get_matching_blocks() if n]
@@ -314,6 +320,44 @@ def _matches(a: list[int], b: list[int]) -> list[Block]:
 #: Gaps (rows x columns) up to this size without unique anchors use SequenceMatcher (about
 #: 10 ms at worst); larger ones, only seen with heavily repeated lines, count as replaced.
 SMALL_GAP = 160_000
+#: Anchorless gaps up to this size are aligned in step (a pure-Python table, about 10 ms at
+#: worst); larger ones go to SequenceMatcher and are re-anchored by :func:`_in_step`.
+STEP_GAP = 10_000
+
+
+def _aligned_in_step(
+    a: list[int], b: list[int], alo: int, ahi: int, blo: int, bhi: int
+) -> list[Block]:
+    """Single-item matches of a gap: as many as possible, and among the alignments with that
+    many, the one with fewest insertions and deletions (an item replaced in place counts as
+    one change, not two), so changed items pair with the items at their own positions.
+    """
+    m, n = ahi - alo, bhi - blo
+    big = m + n + 1  # one match outweighs any number of changes
+    # score[i][j]: best of a[alo:alo + i] against b[blo:blo + j], matches * big - changes.
+    score = [[-j for j in range(n + 1)]]
+    for i in range(1, m + 1):
+        prev = score[-1]
+        row = [-i]
+        x = a[alo + i - 1]
+        for j in range(1, n + 1):
+            diag = prev[j - 1] + (big if b[blo + j - 1] == x else -1)
+            up, left = prev[j] - 1, row[j - 1] - 1
+            row.append(diag if diag >= up and diag >= left else up if up >= left else left)
+        score.append(row)
+    out: list[Block] = []
+    i, j = m, n
+    while i > 0 and j > 0:
+        same = a[alo + i - 1] == b[blo + j - 1]
+        if score[i][j] == score[i - 1][j - 1] + (big if same else -1):
+            if same:
+                out.append((alo + i - 1, blo + j - 1, 1))
+            i, j = i - 1, j - 1
+        elif score[i][j] == score[i - 1][j] - 1:
+            i -= 1
+        else:
+            j -= 1
+    return out
 
 
 def _anchors(

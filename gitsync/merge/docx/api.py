@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import posixpath
 import re
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -63,6 +63,9 @@ from gitsync.merge.docx.tables import merge_row, merge_table
 from gitsync.merge.docx.textconv import docx_text
 from gitsync.merge.docx.tracked import Tracker
 from gitsync.merge.docx.validate import validate_package
+
+if TYPE_CHECKING:  # the datetime module is imported only when a caller passes a date
+    from datetime import datetime
 
 DOCX_SUFFIXES = (".docx", ".docm", ".dotx")
 #: How a block both sides edited is merged, by tag (content controls: in blocks.py).
@@ -126,6 +129,8 @@ def _precheck(pkg: Package, lim: DocxLimits, label: str) -> etree._Element:
 def _format_date(now: datetime | None, pkgs: list[Package | None], lim: DocxLimits) -> str:
     if now is not None:
         if now.tzinfo is not None:
+            from datetime import UTC
+
             now = now.astimezone(UTC)
         return now.strftime("%Y-%m-%dT%H:%M:%SZ")
     latest = ""
@@ -153,7 +158,7 @@ class _DocxMerge:
         date = _format_date(now, [pb, po, pt], lim)
         start = 1 + max((int(m) for pkg in (po, pt) for name, data in pkg.parts.items()
                          if name.startswith("word/") and name.endswith(".xml")
-                         for m in _ID_RE.findall(data)), default=0)
+                         and b'w:id="' in data for m in _ID_RE.findall(data)), default=0)
         self.tracker = Tracker(theirs_label, date, start)
 
     def parse(self, parts: dict[str, bytes], name: str) -> etree._Element | None:
@@ -208,7 +213,7 @@ class _DocxMerge:
         self.out.parts[DOCUMENT_PART] = serialize_xml(o_doc)
         self._put_if_changed(DOC_RELS, merged_rels)
         self._content_types(new_comments and len(comments) > n_comments)
-        data = write_package(self.out)
+        data = write_package(self.out, [p for p in (self.po, self.pt, self.pb) if p is not None])
         validate_package(data, self.lim)
         shown = [c for c in self.conflicts if c.kind not in UNSHOWN_KINDS]
         unshown = len(self.conflicts) - len(shown) + self.tracker.unshown

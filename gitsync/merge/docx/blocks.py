@@ -207,7 +207,14 @@ def _similarity(a: etree._Element, b: etree._Element, ka: str, kb: str,
 
 def _align(base: list[etree._Element], other: list[etree._Element], kb: list[str],
            ko: list[str]) -> list[int | None]:
-    """For each base block, the index of its counterpart in ``other`` (or None)."""
+    """For each base block, the index of its counterpart in ``other`` (or None).
+
+    The pairing with the most similarity wins; among equally good ones (runs of identical or
+    empty paragraphs), the one leaving fewest blocks unpaired, where a base block and a side
+    block left unpaired at the same place count as one change (an edit), not two. So four
+    empty paragraphs against ["x", "", "y", ""] pair base 1 and 3, the paragraphs that stayed
+    in place, rather than base 0 and 1.
+    """
     m, n = len(base), len(other)
     pairs: list[int | None] = [None] * m
     if m == 0 or n == 0:
@@ -216,29 +223,37 @@ def _align(base: list[etree._Element], other: list[etree._Element], kb: list[str
     to = [block_text(e) for e in other]
     if m * n > MAX_ALIGN_CELLS:
         return _align_large(base, other, kb, ko, tb, to)
-    sim = [[_similarity(base[i], other[j], kb[i], ko[j], tb[i], to[j]) for j in range(n)]
-           for i in range(m)]
-    score = [[0.0] * (n + 1) for _ in range(m + 1)]
+    # Scores are integers (similarity in millionths, times more than any count of changes,
+    # minus the changes) so that ties are exact and similarity always comes first.
+    big = m + n + 1
+    gain = [[_gain(_similarity(base[i], other[j], kb[i], ko[j], tb[i], to[j]), big)
+             for j in range(n)] for i in range(m)]
+    score = [list(range(0, -n - 1, -1))]
     for i in range(1, m + 1):
-        row, prev = score[i], score[i - 1]
+        prev, gains = score[i - 1], gain[i - 1]
+        row = [-i]
         for j in range(1, n + 1):
-            best = max(prev[j], row[j - 1])
-            s = sim[i - 1][j - 1]
-            if s >= PAIR_THRESHOLD:
-                best = max(best, prev[j - 1] + s)
-            row[j] = best
+            best = max(prev[j] - 1, row[j - 1] - 1, prev[j - 1] + gains[j - 1])
+            row.append(best)
+        score.append(row)
     i, j = m, n
     while i > 0 and j > 0:
-        s = sim[i - 1][j - 1]
-        if s >= PAIR_THRESHOLD and score[i][j] == score[i - 1][j - 1] + s:
-            pairs[i - 1] = j - 1
+        g = gain[i - 1][j - 1]
+        if score[i][j] == score[i - 1][j - 1] + g:
+            if g > 0:
+                pairs[i - 1] = j - 1
             i -= 1
             j -= 1
-        elif score[i][j] == score[i - 1][j]:
+        elif score[i][j] == score[i - 1][j] - 1:
             i -= 1
         else:
             j -= 1
     return pairs
+
+
+def _gain(sim: float, big: int) -> int:
+    """Score of aligning two blocks: a pair when similar enough, else one change."""
+    return round(sim * 1_000_000) * big if sim >= PAIR_THRESHOLD else -1
 
 
 def _align_large(base: list[etree._Element], other: list[etree._Element], kb: list[str],

@@ -3,14 +3,18 @@
 Reading never trusts the archive: the entry count, declared and actual uncompressed sizes and
 compression ratios are checked before and while inflating, duplicate names and encrypted
 entries are refused, and XML is parsed without DTDs, entities or network access. Writing is
-deterministic: same parts in, same bytes out (fixed order and timestamps).
+deterministic: same parts (and source packages) in, same bytes out (fixed order and timestamps).
 """
 
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -41,20 +45,31 @@ def _parser(limits: DocxLimits) -> etree.XMLParser:
     )
 
 
+class Stored(NamedTuple):
+    """A member as it was read: its content, and its compressed form in the archive."""
+
+    content: bytes
+    method: int
+    crc: int
+    compressed: memoryview
+
+
 @dataclass
 class Package:
     """The parts of one package, in archive order, as raw bytes.
 
     ``order`` keeps the original member order so an unchanged package is rewritten in the same
     layout; ``date_time`` is the first member's timestamp, reused for every written member.
+    ``stored`` holds the members as read from the archive (see :func:`write_package`).
     """
 
     parts: dict[str, bytes]
     order: list[str] = field(default_factory=list)
     date_time: tuple[int, int, int, int, int, int] = FIXED_DATE
+    stored: dict[str, Stored] = field(default_factory=dict)
 
     def copy(self) -> Package:
-        return Package(dict(self.parts), list(self.order), self.date_time)
+        return Package(dict(self.parts), list(self.order), self.date_time, self.stored)
 
 
 def read_package(data: bytes, limits: DocxLimits, *, label: str = "document") -> Package:
@@ -93,6 +108,8 @@ def read_package(data: bytes, limits: DocxLimits, *, label: str = "document") ->
             )
     parts: dict[str, bytes] = {}
     order: list[str] = []
+    stored: dict[str, Stored] = {}
+    view = memoryview(data)
     for info in infos:
         if info.is_dir():
             continue
@@ -110,12 +127,31 @@ def read_package(data: bytes, limits: DocxLimits, *, label: str = "document") ->
             )
         parts[info.filename] = content
         order.append(info.filename)
+        raw = _member_data(view, info)
+        if raw is not None:
+            stored[info.filename] = Stored(content, info.compress_type, info.CRC, raw)
     if DOCUMENT_PART not in parts:
         raise MissingPartError(f"{label} has no {DOCUMENT_PART}", part=DOCUMENT_PART)
     if CONTENT_TYPES not in parts:
         raise MissingPartError(f"{label} has no {CONTENT_TYPES}", part=CONTENT_TYPES)
     date_time = infos[0].date_time if infos else FIXED_DATE
-    return Package(parts, order, date_time)
+    return Package(parts, order, date_time, stored)
+
+
+def _member_data(view: memoryview, info: zipfile.ZipInfo) -> memoryview | None:
+    """The member's compressed data, from where zipfile just read (and CRC-checked) it;
+    None for other compression methods or a local header that does not look right."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None
+    at = info.header_offset
+    header = view[at:at + 30]
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        return None
+    n, extra = struct.unpack("<HH", header[26:30])
+    start = at + 30 + n + extra
+    if start + info.compress_size > len(view):
+        return None
+    return view[start:start + info.compress_size]
 
 
 def _check_sizes(info: zipfile.ZipInfo, limits: DocxLimits, label: str) -> None:
@@ -162,21 +198,65 @@ def serialize_xml(root: etree._Element) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n' + body
 
 
-def write_package(pkg: Package) -> bytes:
-    """Zip the parts deterministically: original order first, new parts sorted after."""
+def write_package(pkg: Package, sources: Sequence[Package] = ()) -> bytes:
+    """Zip the parts deterministically: original order first, new parts sorted after.
+
+    A part whose bytes are those of the same member of one of ``sources`` (packages as read)
+    is written with that member's compressed data as it was, instead of compressing it again:
+    large unchanged parts (the style parts some tools write run to hundreds of kilobytes) cost
+    nothing then. Others are deflated as :mod:`zipfile` does, images stored. The archive is
+    the plain zip layout zipfile writes; the self-check reads it back before it is returned.
+    """
     names = [n for n in pkg.order if n in pkg.parts]
     names += sorted(n for n in pkg.parts if n not in set(names))
     # [Content_Types].xml first, as Word and the spec recommend.
     if CONTENT_TYPES in names:
         names.remove(CONTENT_TYPES)
         names.insert(0, CONTENT_TYPES)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in names:
-            info = zipfile.ZipInfo(name, date_time=pkg.date_time)
-            # Already-compressed images gain nothing from deflate; storing them is fast.
-            stored = name.lower().endswith(STORED_SUFFIXES)
-            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-            info.external_attr = 0o600 << 16
-            zf.writestr(info, pkg.parts[name])
-    return buf.getvalue()
+    if len(names) >= 0xFFFF:
+        raise LimitExceededError(f"the merged package would have {len(names)} entries",
+                                 limit="max_entries")
+    y, mo, d, h, mi, sec = pkg.date_time
+    dos_date, dos_time = (y - 1980) << 9 | mo << 5 | d, h << 11 | mi << 5 | sec // 2
+    out = io.BytesIO()
+    central: list[bytes] = []
+    for name in names:
+        data = pkg.parts[name]
+        method, crc, body = _compressed(name, data, sources)
+        try:
+            encoded, flags = name.encode("ascii"), 0
+        except UnicodeEncodeError:
+            encoded, flags = name.encode("utf-8"), 0x800
+        offset = out.tell()
+        if max(len(data), offset + 30 + len(encoded) + len(body)) >= 0xFFFFFFFF:
+            raise LimitExceededError(f"the merged package is too large at {name!r}",
+                                     limit="max_total_size", part=name)
+        out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, method, dos_time,
+                              dos_date, crc, len(body), len(data), len(encoded), 0))
+        out.write(encoded)
+        out.write(body)
+        central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 3 << 8 | 20, 20, flags,
+                                   method, dos_time, dos_date, crc, len(body), len(data),
+                                   len(encoded), 0, 0, 0, 0, 0o600 << 16, offset) + encoded)
+    start = out.tell()
+    for entry in central:
+        out.write(entry)
+    size = out.tell() - start
+    out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(names), len(names), size, start,
+                          0))
+    return out.getvalue()
+
+
+def _compressed(name: str, data: bytes, sources: Sequence[Package]
+                ) -> tuple[int, int, bytes | memoryview]:
+    """(method, CRC-32, member data) for one part."""
+    for src in sources:
+        was = src.stored.get(name)
+        if was is not None and (was.content is data or was.content == data):
+            return was.method, was.crc, was.compressed
+    crc = zlib.crc32(data)
+    # Already-compressed images gain nothing from deflate; storing them is fast.
+    if name.lower().endswith(STORED_SUFFIXES):
+        return zipfile.ZIP_STORED, crc, data
+    c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    return zipfile.ZIP_DEFLATED, crc, c.compress(data) + c.flush()

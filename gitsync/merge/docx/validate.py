@@ -14,7 +14,7 @@ from lxml import etree
 
 from gitsync.merge.docx.errors import DocxError, InvalidOutputError
 from gitsync.merge.docx.limits import DocxLimits
-from gitsync.merge.docx.ooxml import W_BODY, W_DEL, W_ID, W_INS, W_NS, w
+from gitsync.merge.docx.ooxml import W_BODY, W_ID, W_NS, w
 from gitsync.merge.docx.package import CONTENT_TYPES, DOCUMENT_PART, parse_xml, read_package
 from gitsync.merge.docx.rels import (
     CT_DEFAULT,
@@ -106,10 +106,11 @@ def _check(parts: dict[str, bytes], roots: dict[str, etree._Element]) -> None:
 def _check_ids(name: str, root: etree._Element) -> None:
     if not root.tag.startswith(f"{{{W_NS}}}"):
         return
-    for tag in (w("bookmarkStart"), w("commentRangeStart"), W_INS, W_DEL):
+    # Bookmark and comment-range ids must be unique; revision ids (w:ins, w:del) need not be.
+    for tag in (w("bookmarkStart"), w("commentRangeStart")):
         ids = Counter(el.get(W_ID) for el in root.iter(tag) if el.get(W_ID) is not None)
         dup = [i for i, c in ids.items() if c > 1]
-        if dup and tag in (w("bookmarkStart"), w("commentRangeStart")):
+        if dup:
             _fail(f"duplicate {tag.rpartition('}')[2]} ids {dup[:5]} in {name}", name)
     items = {"word/comments.xml": w("comment"), "word/footnotes.xml": w("footnote"),
              "word/endnotes.xml": w("endnote")}
