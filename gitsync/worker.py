@@ -76,6 +76,8 @@ class FolderWorker:
         self.state_file = paths.folder_state_file(folder_key(folder.path))
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stopping = threading.Event()
+        self._rescan_lock = threading.Lock()
+        self._rescan_queued = False
         self._retry_at: dict[str, tuple[float, Backoff]] = {}
         self._thread = threading.Thread(target=self._run, name=f"worker:{folder.path.name}")
         self._watcher = (FolderWatcher(folder.path, self._on_fs_event, self.request_rescan)
@@ -130,6 +132,12 @@ class FolderWorker:
         self._thread.join(timeout)
 
     def request_rescan(self) -> None:
+        """Scan the whole folder soon. Requests that pile up while one waits are one scan:
+        a storm of kernel overflow reports must not become a storm of scans."""
+        with self._rescan_lock:
+            if self._rescan_queued:
+                return
+            self._rescan_queued = True
         self._queue.put(("rescan", None))
 
     def request_remote_check(self) -> None:
@@ -298,6 +306,8 @@ class FolderWorker:
                 return
             self.debouncer.touch(relpath, now, deleted=gone)
         elif kind == "rescan":
+            with self._rescan_lock:
+                self._rescan_queued = False
             self._full_scan()
         elif kind == "remote":
             self._sync_due, self._next_sync_try = True, 0.0

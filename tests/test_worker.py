@@ -153,3 +153,19 @@ def test_the_owner_lock_is_held_while_open(folder: tuple[Path, Path],
                                            worker: FolderWorker) -> None:
     d, _hub = folder
     assert not FolderOwner(d / ".git").try_acquire()
+
+
+def test_a_storm_of_rescan_requests_is_one_scan(folder: tuple[Path, Path],
+                                                worker: FolderWorker,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    worker.run_pending()
+    scans: list[int] = []
+    real = worker.repo.changed_paths
+    monkeypatch.setattr(worker.repo, "changed_paths", lambda: scans.append(1) or real())
+    for _ in range(1000):  # what a burst of inotify overflow reports asks for
+        worker.request_rescan()
+    worker.run_pending()
+    assert len(scans) == 1
+    worker.request_rescan()  # a later overflow is scanned again
+    worker.run_pending()
+    assert len(scans) == 2
