@@ -127,3 +127,16 @@ def lo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LibreOffice]:
     yield batch
     if batch.pending and not request.node.stash.get(_BODY_FAILED, False):
         batch.check()
+
+
+@pytest.fixture
+def outputs_open_in_libreoffice(lo: LibreOffice) -> Iterator[None]:
+    """For modules whose merge helper appends to ``tests.libreoffice.MERGE_OUTPUTS``: this
+    test's merge outputs are converted by LibreOffice when it ends."""
+    from tests.libreoffice import MERGE_OUTPUTS
+
+    MERGE_OUTPUTS.clear()
+    yield
+    for n, data in enumerate(MERGE_OUTPUTS):
+        lo.add(f"output{n}", data)
+    MERGE_OUTPUTS.clear()

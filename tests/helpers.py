@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -137,3 +138,25 @@ def write_in_chunks(path: Path, chunks: list[bytes], pause: float) -> None:
             fh.write(c)
             fh.flush()
             time.sleep(pause)
+
+
+def init_folder(folder: Path, files: dict[str, str], *, device: str = "laptop") -> Path:
+    """Create FOLDER with FILES and register it (a local hub); returns the hub."""
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    code, out, err = run_cli("init", str(folder), "--device", device, "--json")
+    assert code == 0, err
+    return Path(json.loads(out)["remote"])
+
+
+def two_devices(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path, Path, Path]:
+    """Device A ("laptop", the test's home) with FILES pushed to its hub, and device B
+    ("desktop", a second home) cloned from it; returns (a, b, hub, b's home)."""
+    a, b = tmp_path / "A", tmp_path / "B"
+    hub = init_folder(a, files)
+    assert run_cli("sync", str(a))[0] == 0
+    home_b = tmp_path / "home-b"
+    code, _, err = run_cli("clone", str(hub), str(b), "--device", "desktop", home=home_b)
+    assert code == 0, err
+    return a, b, hub, home_b

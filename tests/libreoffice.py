@@ -25,6 +25,8 @@ import tempfile
 from pathlib import Path
 
 TIMEOUT = 120.0  # seconds for one soffice call
+#: The current test's merge outputs (see the ``outputs_open_in_libreoffice`` fixture).
+MERGE_OUTPUTS: list[bytes] = []
 CHUNK = 50  # documents per call: longer batches make soffice refuse files now and then
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import docx_builders as B
@@ -18,26 +17,19 @@ from lxml import etree
 
 from gitsync.merge.base import MergeResult
 from gitsync.merge.docx import DocxMerger, merge_docx
-from tests.libreoffice import LibreOffice
+from tests.libreoffice import MERGE_OUTPUTS, LibreOffice
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-OUTPUTS: list[bytes] = []  # this test's merge outputs, converted by LibreOffice when it ends
-
-
-@pytest.fixture(autouse=True)
-def outputs_open_in_libreoffice(lo: LibreOffice) -> Iterator[None]:
-    OUTPUTS.clear()
-    yield
-    for n, data in enumerate(OUTPUTS):
-        lo.add(f"output{n}", data)
+# Every merge output of a test is converted by LibreOffice when the test ends.
+pytestmark = pytest.mark.usefixtures("outputs_open_in_libreoffice")
 
 
 def merge(base: bytes | None, ours: bytes, theirs: bytes) -> MergeResult:
     r = merge_docx(base, ours, theirs, ours_label="laptop", theirs_label="phone", now=NOW)
     B.assert_valid(r.data)
-    OUTPUTS.append(r.data)
+    MERGE_OUTPUTS.append(r.data)
     return r
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import docx_builders as B
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitsync.merge.docx import docx_text, merge_docx
-from tests.libreoffice import LibreOffice
+from tests.libreoffice import MERGE_OUTPUTS
 
 WORDS = st.sampled_from(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"])
 FEW = st.sampled_from(["alpha", "beta", ""])  # repeated and empty paragraphs are common
@@ -20,21 +18,14 @@ SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-OUTPUTS: list[bytes] = []  # this test's merge outputs, converted by LibreOffice when it ends
-
-
-@pytest.fixture(autouse=True)
-def outputs_open_in_libreoffice(lo: LibreOffice) -> Iterator[None]:
-    OUTPUTS.clear()
-    yield
-    for n, data in enumerate(OUTPUTS):
-        lo.add(f"output{n}", data)
+# Every merge output of a test is converted by LibreOffice when the test ends.
+pytestmark = pytest.mark.usefixtures("outputs_open_in_libreoffice")
 
 
 def merge(b: bytes, o: bytes, t: bytes) -> bytes:
     r = merge_docx(b, o, t, ours_label="ours-dev", theirs_label="theirs-dev")
     B.assert_valid(r.data)
-    OUTPUTS.append(r.data)
+    MERGE_OUTPUTS.append(r.data)
     return r.data
 
 

@@ -7,7 +7,6 @@ delays and retry backoff are checked exactly, against a real repository and a re
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from gitsync.config import Paths, load_config
 from gitsync.events import Event, EventBus
 from gitsync.owner import FolderOwner
 from gitsync.worker import FolderWorker
-from tests.helpers import commit_count, git, run_cli
+from tests.helpers import commit_count, git, init_folder
 
 
 class FakeClock:
@@ -40,11 +39,7 @@ def hub_tip(hub: Path) -> str:
 @pytest.fixture
 def folder(tmp_path: Path) -> tuple[Path, Path]:
     d = tmp_path / "Docs"
-    d.mkdir()
-    (d / "notes.txt").write_text("v1\n")
-    code, out, err = run_cli("init", str(d), "--device", "laptop", "--json")
-    assert code == 0, err
-    return d, Path(json.loads(out)["remote"])
+    return d, init_folder(d, {"notes.txt": "v1\n"})
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from tests.helpers import (
     daemon,
     fsck_clean,
     git,
+    init_folder,
     run_cli,
     run_proc,
     wait_for,
@@ -27,11 +28,7 @@ from tests.helpers import (
 @pytest.fixture
 def synced(tmp_path: Path) -> tuple[Path, Path]:
     d = tmp_path / "Docs"
-    d.mkdir()
-    (d / "notes.txt").write_text("v1\n")
-    code, out, err = run_cli("init", str(d), "--device", "laptop", "--json")
-    assert code == 0, err
-    return d, Path(json.loads(out)["remote"])
+    return d, init_folder(d, {"notes.txt": "v1\n"})
 
 
 def hub_has(hub: Path, path: str, content: str) -> bool:

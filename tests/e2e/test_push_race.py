@@ -7,28 +7,18 @@ shows `offline`, and nothing is logged at WARNING.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import daemon, fsck_clean, git, run_cli, wait_for
+from tests.helpers import daemon, fsck_clean, git, two_devices, wait_for
 
 
 @pytest.mark.slow
 def test_saving_on_both_devices_at_once_never_goes_offline(tmp_path: Path) -> None:
-    a, b = tmp_path / "A", tmp_path / "B"
-    a.mkdir()
-    (a / "start.txt").write_text("start\n")
-    code, out, err = run_cli("init", str(a), "--device", "laptop", "--json")
-    assert code == 0, err
-    hub = json.loads(out)["remote"]
-    assert run_cli("sync", str(a))[0] == 0
-    home_b = tmp_path / "home-b"
-    code, _, err = run_cli("clone", hub, str(b), "--device", "desktop", home=home_b)
-    assert code == 0, err
+    a, b, hub, home_b = two_devices(tmp_path, {"start.txt": "start\n"})
     rounds = 15
     with daemon("--debounce", "0.2", log=tmp_path / "a.log") as da, \
             daemon("--debounce", "0.2", log=tmp_path / "b.log", home=home_b) as db:
@@ -50,7 +40,7 @@ def test_saving_on_both_devices_at_once_never_goes_offline(tmp_path: Path) -> No
             assert wait_for(lambda want=want: want <= {p.name for p in a.iterdir()}
                             and want <= {p.name for p in b.iterdir()}, 30), i
         assert wait_for(lambda: git(a, "rev-parse", "HEAD") == git(b, "rev-parse", "HEAD")
-                        == git(Path(hub), "rev-parse", "main"), 30)
+                        == git(hub, "rev-parse", "main"), 30)
         logs = da.output() + db.output()
     files = [Path(os.environ["GITSYNC_HOME"]) / "state" / "logs" / "gitsync.log",
              home_b / "state" / "logs" / "gitsync.log"]

@@ -9,22 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import daemon, fsck_clean, git, run_cli, run_proc, wait_for
+from tests.helpers import daemon, fsck_clean, git, run_proc, two_devices, wait_for
 
 
 @pytest.fixture
 def devices(tmp_path: Path, sealed_env: Path) -> Iterator[tuple[Path, Path, Path]]:
     """Device A (home = the test's), device B (a second home), and their daemons."""
-    a, b = tmp_path / "A", tmp_path / "B"
-    a.mkdir()
-    (a / "notes.txt").write_text("alpha\nbeta\ngamma\ndelta\n")
-    code, out, err = run_cli("init", str(a), "--device", "laptop", "--json")
-    assert code == 0, err
-    hub = json.loads(out)["remote"]
-    assert run_cli("sync", str(a))[0] == 0
-    home_b = tmp_path / "home-b"
-    code, _, err = run_cli("clone", hub, str(b), "--device", "desktop", home=home_b)
-    assert code == 0, err
+    a, b, _hub, home_b = two_devices(tmp_path, {"notes.txt": "alpha\nbeta\ngamma\ndelta\n"})
     with daemon(log=tmp_path / "a.log"), daemon(log=tmp_path / "b.log", home=home_b):
         yield a, b, home_b
 
