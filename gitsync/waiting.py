@@ -74,6 +74,8 @@ class WaitingFiles:
     def held(self, paths: list[str]) -> set[str]:
         """Paths whose disk content is an older version waiting for an editor to close:
         not user edits, so they must not be committed."""
+        if not paths:
+            return set()
         waiting = self.load()
         held = set()
         for p in paths:
@@ -93,6 +95,8 @@ class WaitingFiles:
         theirs: the tip's version) instead of being committed over the incoming change.
         Returns the paths handled; the caller must not commit them again.
         """
+        if paths is not None and not paths:
+            return []
         waiting = self.load()
         todo = [p for p in (paths if paths is not None else list(waiting)) if p in waiting]
         head = self.repo.head_id()
