@@ -169,8 +169,11 @@ class Daemon:
         except GitsyncError as e:
             logger.error("web: %s; syncing goes on without the web pages", e)
             return
-        self._web_server = start_web(self.paths, self.bus, self.handle_request, port=port,
-                                     listen=self.listen)
+        try:
+            self._web_server = start_web(self.paths, self.bus, self.handle_request, port=port,
+                                         listen=self.listen)
+        except Exception:  # the pages are an extra: syncing never stops for them
+            logger.exception("web: cannot start; syncing goes on without the web pages")
 
     def _stop_web(self) -> None:
         if self._web_server is not None:

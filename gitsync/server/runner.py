@@ -118,10 +118,14 @@ def start_web(paths: Paths, bus: EventBus, writer: Any, *, port: int,
         logger.warning("web: listening on %s:%d as asked by --listen: anyone who can reach "
                        "that address and has the token can use the pages",
                        url_host(host), actual_port)
-    token = read_or_create_token(paths)
-    ctx = ServerContext(service=Service(paths, writer=writer), bus=bus, token=token,
-                        port=actual_port, extra_hosts=(host,) if listen else ())
-    server = WebServer(ctx, sock, host)
+    try:
+        token = read_or_create_token(paths)
+        ctx = ServerContext(service=Service(paths, writer=writer), bus=bus, token=token,
+                            port=actual_port, extra_hosts=(host,) if listen else ())
+        server = WebServer(ctx, sock, host)
+    except BaseException:
+        sock.close()
+        raise
     server.start()
     write_address(paths, host, actual_port)
     logger.info("web: pages at http://%s:%d/ (log in with the link 'gitsync web' prints)",
