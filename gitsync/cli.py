@@ -567,9 +567,9 @@ def _args_run(sp: Parser) -> None:
     sp.add_argument("--no-web", action="store_true",
                     help="do not start the local web server")
     sp.add_argument("--listen", metavar="ADDR",
-                    help="serve the web pages on ADDR instead of 127.0.0.1 (for example a "
-                         "LAN address; pages are then reachable from other machines, still "
-                         "only with the token)")
+                    help="serve the web pages on ADDR, an address of this machine (for "
+                         "example its LAN address), instead of 127.0.0.1: other machines can "
+                         "then reach them, still only with the token; prints a warning")
 
 
 def _args_dir(sp: Parser) -> None:
