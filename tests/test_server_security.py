@@ -108,6 +108,15 @@ def test_a_forged_or_stale_cookie_is_refused() -> None:
         assert c.get("/api/folders").status_code == 401, value
 
 
+def test_the_session_survives_other_local_apps_cookies() -> None:
+    # Cookies are kept per host, not per port: another app on 127.0.0.1 adds its own, in
+    # forms a strict parser rejects.
+    c = client()
+    header = (f'other="unterminated; theme={{"dark":true}}; {COOKIE}={session_value(TOKEN)}; '
+              "x=[1,2]")
+    assert c.get("/api/folders", headers={"Cookie": header}).status_code == 200
+
+
 def test_tokens_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     import hmac
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from http.cookies import SimpleCookie
 from typing import Any
 
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitsync.server import failures
@@ -140,15 +140,10 @@ class Guard:
                 return "bearer"
             return None
         cookie = headers.get("cookie")
-        if cookie:
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(cookie)
-            except Exception:
-                return None
-            morsel = jar.get(COOKIE)
-            if morsel is not None and same(morsel.value, self.session):
-                return "cookie"
+        # Lenient parsing: cookies are per host, not per port, so the header also carries
+        # whatever other local web apps set for 127.0.0.1, which may not parse strictly.
+        if cookie and same(cookie_parser(cookie).get(COOKIE), self.session):
+            return "cookie"
         return None
 
 
