@@ -71,6 +71,7 @@ class Guard:
                 await send({"type": "websocket.close", "code": 1008})
             return
         started = False
+        static = scope.get("path", "").startswith("/static/")
 
         async def send_secured(message: Message) -> None:
             nonlocal started
@@ -80,7 +81,9 @@ class Guard:
                            if k.lower() not in _OURS]
                 headers.extend(SECURITY_HEADERS)
                 if not any(k.lower() == b"cache-control" for k, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
+                    # Answers hold the user's files and history: never kept on disk. Our
+                    # own static files may be, checked again on each use.
+                    headers.append((b"cache-control", b"no-cache" if static else b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 
