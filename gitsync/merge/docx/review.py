@@ -15,6 +15,8 @@ from lxml import etree
 from gitsync.merge.docx.limits import DEFAULT_LIMITS, DocxLimits
 from gitsync.merge.docx.ooxml import (
     W_AUTHOR,
+    W_BOOKMARK_END,
+    W_BOOKMARK_START,
     W_COMMENT,
     W_COMMENT_RANGE_END,
     W_COMMENT_RANGE_START,
@@ -87,14 +89,16 @@ def _settle(root: etree._Element, author: str, accept: bool, dropped: set[str]) 
         if holder is None or holder.tag not in (W_RPR, W_TRPR):
             continue
         block = holder.getparent()
-        if holder.tag == W_RPR and block is not None and block.tag == W_PPR:
+        if holder.tag == W_RPR:
+            if block is None or block.tag != W_PPR:
+                continue  # a run's own properties, not a paragraph mark
             block = block.getparent()
-        elif holder.tag == W_RPR:
-            continue  # a run property change, not a paragraph mark
         changed = True
-        goes = (mark.tag == W_INS) != accept  # rejected insertion, accepted deletion
+        goes = (mark.tag == W_INS) != accept  # a rejected insertion, an accepted deletion
         _remove(mark)
-        if goes and block is not None and block.tag in (W_P, W_TR):
+        if not goes or block is None:
+            continue
+        if block.tag == W_TR or (block.tag == W_P and _all_dropped(block, author, accept)):
             _remove(block)
     for wrapper in list(root.iter(W_INS, W_DEL)):
         if wrapper.get(W_AUTHOR) != author or wrapper.getparent() is None:
@@ -112,6 +116,23 @@ def _settle(root: etree._Element, author: str, accept: bool, dropped: set[str]) 
         if not any(c.tag == W_TR for c in tbl) and tbl.getparent() is not None:
             _remove(tbl)
     return changed
+
+
+def _all_dropped(p: etree._Element, author: str, accept: bool) -> bool:
+    """Whether everything in paragraph P goes with AUTHOR's changes (so the paragraph
+    goes too, rather than joining the next one as Word would with leftover text)."""
+    dropped = W_DEL if accept else W_INS
+    for c in p:
+        if c.tag == W_PPR or c.tag in (W_COMMENT_RANGE_START, W_COMMENT_RANGE_END):
+            continue
+        if c.tag == dropped and c.get(W_AUTHOR) == author:
+            continue
+        if c.tag == W_R and c.find(W_COMMENT_REFERENCE) is not None:
+            continue
+        if c.tag in (W_BOOKMARK_START, W_BOOKMARK_END):
+            continue
+        return False
+    return True
 
 
 def _unwrap(el: etree._Element) -> None:
