@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from gitsync.merge.docx import docx_text, merge_docx
-from gitsync.merge.docx.review import settle_revisions
+from gitsync.merge.docx.review import settle_each, settle_revisions
 from tests import docx_builders as db
 
 Edit = Callable[[bytes], bytes]
@@ -84,3 +84,31 @@ def _part_or_empty(data: bytes, name: str) -> bytes:
         return db.read_part(data, name)
     except KeyError:
         return b""
+
+
+def test_each_conflict_settled_its_own_way() -> None:
+    base = db.numbered(10)
+
+    def ours(d: bytes) -> bytes:
+        for i in (1, 4, 7):
+            d = db.edit(d, db.set_para(i, f"Laptop {i}."))
+        return d
+
+    def theirs(d: bytes) -> bytes:
+        for i in (1, 4, 7):
+            d = db.edit(d, db.set_para(i, f"Desktop {i}."))
+        return d
+
+    merged = _merge(base, ours, theirs)
+    out = settle_each(merged, "desktop", ["theirs", "ours", "both"])
+    assert out is not None
+    lines = docx_text(out).splitlines()
+    assert lines[1] == "Desktop 1." and lines[4] == "Laptop 4."
+    # The third is left for Word: still tracked, still commented.
+    assert {(k, t) for k, _a, t in db.revisions(out) if t} == {("del", "Laptop 7."),
+                                                                ("ins", "Desktop 7.")}
+    assert db.read_part(out, "word/comments.xml").count(b"gitsync merge:") == 1
+    assert docx_text(db.accept_all(out)).splitlines()[7] == "Desktop 7."
+    db.assert_valid(out)
+    assert settle_each(merged, "desktop", ["theirs", "ours"]) is None  # counts must agree
+    assert settle_each(db.numbered(3), "desktop", ["ours"]) is None

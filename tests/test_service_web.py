@@ -300,3 +300,51 @@ def test_pause_and_resume_show_in_status(folder: Path, svc: Service) -> None:
     (folder / "a.txt").write_text("after resume\n")
     report = svc.sync_folder(fid)
     assert report.committed is not None
+
+
+def test_a_docx_conflict_decided_paragraph_by_paragraph(tmp_path: Path, svc: Service) -> None:
+    base = db.numbered(10)
+    net = make_net(tmp_path, {"r.docx": base}, n=2)
+    a, b = net["A"], net["B"]
+    laptop, desktop = base, base
+    for i in (1, 4, 7):
+        laptop = db.edit(laptop, db.set_para(i, f"Laptop {i}."))
+        desktop = db.edit(desktop, db.set_para(i, f"Desktop {i}."))
+    (a / "r.docx").write_bytes(laptop)
+    sync(a)
+    (b / "r.docx").write_bytes(desktop)
+    sync(b, expect=1)
+    [rec] = conflicts_json(b)
+    fid = folder_key(b)
+    d = svc.conflict_detail(fid, rec["id"])
+    assert [(s["ours"], s["theirs"]) for s in d["segments"]] == [
+        (f"Desktop {i}.", f"Laptop {i}.") for i in (1, 4, 7)]
+    svc.resolve_conflict(fid, rec["id"], hunks=[{"index": 0, "take": "ours"},
+                                                {"index": 1, "take": "theirs"},
+                                                {"index": 2, "take": "theirs"}])
+    lines = docx_lines(b / "r.docx")
+    assert (lines[1], lines[4], lines[7]) == ("Desktop 1.", "Laptop 4.", "Laptop 7.")
+    assert db.revisions((b / "r.docx").read_bytes()) == []
+    assert conflicts_json(b) == [] and git(b, "status", "--porcelain") == ""
+
+
+def test_a_docx_edited_since_the_merge_is_not_decided_piecemeal(tmp_path: Path,
+                                                                svc: Service) -> None:
+    base = db.numbered(6)
+    net = make_net(tmp_path, {"r.docx": base}, n=2)
+    a, b = net["A"], net["B"]
+    laptop = db.edit(db.edit(base, db.set_para(1, "L1.")), db.set_para(4, "L4."))
+    desktop = db.edit(db.edit(base, db.set_para(1, "D1.")), db.set_para(4, "D4."))
+    (a / "r.docx").write_bytes(laptop)
+    sync(a)
+    (b / "r.docx").write_bytes(desktop)
+    sync(b, expect=1)
+    [rec] = conflicts_json(b)
+    edited = db.edit((b / "r.docx").read_bytes(), db.append_para("Added in Word later."))
+    (b / "r.docx").write_bytes(edited)
+    with pytest.raises(UserError, match="conflict by conflict"):
+        svc.resolve_conflict(folder_key(b), rec["id"], hunks=[{"index": 0, "take": "ours"},
+                                                              {"index": 1, "take": "theirs"}])
+    svc.resolve_conflict(folder_key(b), rec["id"], take="theirs")  # one way for all: fine
+    lines = docx_lines(b / "r.docx")
+    assert "D1." not in lines and "L1." in lines and "Added in Word later." in lines
