@@ -488,7 +488,12 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_web(a: argparse.Namespace) -> int:
     from gitsync.config import Paths, load_config
     from gitsync.daemon_lock import running_daemon_pid
-    from gitsync.server.session import login_url, read_address, read_or_create_token
+    from gitsync.server.session import (
+        login_url,
+        open_in_browser,
+        read_address,
+        read_or_create_token,
+    )
 
     paths = Paths.discover()
     token = read_or_create_token(paths)
@@ -509,20 +514,9 @@ def cmd_web(a: argparse.Namespace) -> int:
     elif where is None:
         _out("The running gitsync serves no web pages (started with --no-web, or its port "
              "was taken: see its log).")
-    if not a.no_open and _can_open_browser():
-        import contextlib
-        import webbrowser
-
-        with contextlib.suppress(webbrowser.Error):
-            webbrowser.open(url)
+    if not a.no_open:
+        open_in_browser(url)
     return EXIT_OK
-
-
-def _can_open_browser() -> bool:
-    """False where a browser could only be a text one taking over this terminal."""
-    if sys.platform.startswith("linux") or "bsd" in sys.platform:
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
@@ -531,7 +525,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     svc = _service()
 
     _setup_daemon_logging(svc.paths, a.debug)
-    return run_demo(svc, once=a.no_run)
+    return run_demo(svc, once=a.no_run, open_browser=not a.no_open)
 
 
 def cmd_help(a: argparse.Namespace) -> int:
@@ -664,6 +658,8 @@ def _args_forget(sp: Parser) -> None:
 def _args_demo(sp: Parser) -> None:
     sp.add_argument("--no-run", action="store_true",
                     help="build the sandbox and sync it once, without staying in the foreground")
+    sp.add_argument("--no-open", action="store_true",
+                    help="print the web pages' login link without opening a browser")
 
 
 def _args_web(sp: Parser) -> None:

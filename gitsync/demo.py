@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import threading
 import time
 from pathlib import Path
@@ -25,10 +26,22 @@ from gitsync.daemon import AlreadyRunning, Daemon
 from gitsync.events import Event, EventBus
 from gitsync.repo import init_bare
 from gitsync.samples import NOTES, REPORT, docx_bytes
+from gitsync.server.session import login_url, open_in_browser, read_or_create_token
 from gitsync.service import Service
 from gitsync.transport import clone
 
 logger = logging.getLogger(__name__)
+
+DEMO_PORT = 8484
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def demo_root(paths: Paths) -> Path:
@@ -71,7 +84,7 @@ def _make_conflicts(svc: Service, laptop: Path, desktop: Path) -> None:
     svc.sync(str(laptop))  # the laptop gets the records too
 
 
-def run_demo(svc: Service, *, once: bool = False) -> int:
+def run_demo(svc: Service, *, once: bool = False, open_browser: bool = True) -> int:
     home, hub, laptop, desktop = build_demo(svc.paths)
     print(f"Demo sandbox in {demo_root(svc.paths)}")
     print(f"  hub      {hub}")
@@ -81,7 +94,9 @@ def run_demo(svc: Service, *, once: bool = False) -> int:
         return 0
     bus = EventBus()
     bus.subscribe(_print_event)
-    daemon = Daemon(home, bus=bus)
+    # The demo's pages take the usual port unless a real daemon already serves it.
+    daemon = Daemon(home, {"port": DEMO_PORT if _port_free(DEMO_PORT) else 0}, bus=bus,
+                    web=True)
 
     def scripted_edit() -> None:
         time.sleep(3)
@@ -92,11 +107,20 @@ def run_demo(svc: Service, *, once: bool = False) -> int:
         print("demo: appended a line to laptop/notes.md; watch it become a commit")
 
     threading.Thread(target=scripted_edit, daemon=True).start()
-    print("Edit files in either device folder; every save becomes a commit.")
-    print(f"History: GITSYNC_HOME={home.config_dir.parent} gitsync log --folder {laptop}")
-    print("Ctrl-C stops the demo.")
+    def ready() -> None:
+        print("Edit files in either device folder; every save becomes a commit.")
+        print(f"History: GITSYNC_HOME={home.config_dir.parent} gitsync log --folder {laptop}")
+        port = daemon.web_port
+        if port is not None:
+            url = login_url(read_or_create_token(home), port)
+            print("Both devices hold two conflicts to settle (notes.md and report.docx).")
+            print(f"Open the web pages: {url}")
+            if open_browser:
+                open_in_browser(url)
+        print("Ctrl-C stops the demo.", flush=True)
+
     try:
-        daemon.run()
+        daemon.run(on_ready=ready)
     except AlreadyRunning as e:
         print(f"the demo is already running (pid {e.pid})")
     return 0

@@ -129,3 +129,18 @@ def read_address(paths: Paths) -> dict[str, object] | None:
 
 def clear_address(paths: Paths) -> None:
     address_path(paths).unlink(missing_ok=True)
+
+
+def open_in_browser(url: str) -> bool:
+    """Open URL in the default browser; False where there is none to open (on Linux and
+    BSD without a display a "browser" could only be a text one taking over the terminal)."""
+    import sys
+    import webbrowser
+
+    if (sys.platform.startswith("linux") or "bsd" in sys.platform) and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
