@@ -62,6 +62,28 @@ class PathError(UserError):
         self.path = path
 
 
+class NotFoundError(GitsyncError):
+    """No such folder, file (at that version) or conflict: the thing asked for is not there.
+
+    A base the web server maps to 404; the classes below also derive from the input error
+    they refine, so ``except PathError`` and the CLI's messages keep working.
+    """
+
+    exit_code = 2
+
+
+class UnknownFolderError(FolderError, NotFoundError):
+    """A folder id that names no synced folder."""
+
+
+class MissingPathError(PathError, NotFoundError):
+    """A path that is not in the requested version (or not on disk)."""
+
+
+class UnknownConflictError(UserError, NotFoundError):
+    """A conflict id that names no open conflict of the folder."""
+
+
 class RuntimeFailure(GitsyncError):
     """Something outside the user's input failed (disk, remote, git); exit 3."""
 

@@ -52,3 +52,26 @@ def read_state(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+#: What status shows while a user's pause holds a folder.
+USER_PAUSE_REASON = "paused by you"
+
+
+def pause_file(state_file: Path) -> Path:
+    """Where a user's pause of a folder is kept (beside its state file): it outlives the
+    daemon, so a paused folder stays paused across restarts until resumed."""
+    return state_file.with_suffix(".paused")
+
+
+def is_paused(state_file: Path) -> bool:
+    return pause_file(state_file).exists()
+
+
+def set_paused(state_file: Path, paused: bool) -> None:
+    flag = pause_file(state_file)
+    if paused:
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(flag, f"{time.time()}\n")
+    else:
+        flag.unlink(missing_ok=True)

@@ -103,3 +103,27 @@ class FolderStatus:
             "unpushed_commits": self.ahead,
             **self.extra,
         }
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One child of a directory as it was at some commit (for browsing a folder)."""
+
+    path: str  # from the folder's root
+    type: str  # "file" | "dir"
+    size: int | None
+    last_commit: CommitInfo | None  # the newest commit (up to that one) that changed it
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "type": self.type, "size": self.size,
+                "last_commit": self.last_commit.to_json() if self.last_commit else None}
+
+
+@dataclass(frozen=True)
+class DeletedFile:
+    path: str
+    commit: CommitInfo  # the commit that deleted it
+    last_rev: str  # the commit before the delete, where the file still exists
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "commit": self.commit.to_json(), "last_rev": self.last_rev}

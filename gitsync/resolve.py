@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from gitsync.conflicts import RECORD_DIR, ConflictRecord
-from gitsync.errors import PathError, UserError
+from gitsync.errors import MergeError, MissingPathError, UserError
+from gitsync.merge.segments import TextConflict, text_conflict
 from gitsync.messages import commit_message
 from gitsync.model import CommitInfo
 from gitsync.repo import Repo
@@ -41,7 +42,7 @@ def list_conflicts(repo: Repo) -> list[ConflictRecord]:
 def find_conflict(repo: Repo, rel: str) -> ConflictRecord:
     matches = [r for r in list_conflicts(repo) if rel in (r.path, r.copy_path)]
     if not matches:
-        raise PathError(f"{rel} has no recorded conflict", path=rel,
+        raise MissingPathError(f"{rel} has no recorded conflict", path=rel,
                         hint="see 'gitsync conflicts'")
     return matches[-1]
 
@@ -101,3 +102,69 @@ def resolve(repo: Repo, updater: WorktreeUpdater, rel: str, *, device: str, choi
     outcome = repo.commit_paths(touched, device=device, size_limit=2**63,
                                 message_for=lambda _c: msg)
     return Resolution(rec, choice, outcome.commit)
+
+
+# ------------------------------------------------------------------ the three-way page
+DOCX_SUFFIXES = (".docx", ".docm", ".dotx")
+CONFLICT_TEXT_MAX = 4 * 1024 * 1024  # bytes of a side decoded for a page
+
+
+def is_docx_conflict(rec: ConflictRecord) -> bool:
+    return rec.kind == "docx" or rec.in_document or rec.path.lower().endswith(DOCX_SUFFIXES)
+
+
+def _blob(repo: Repo, oid: str | None) -> bytes | None:
+    return repo.blob(oid) if oid else None
+
+
+def conflict_view(repo: Repo, rec: ConflictRecord) -> dict[str, Any]:
+    """``record.to_json()`` plus ``base``/``ours``/``theirs`` text (None when absent,
+    binary or too large), ``docx``, the ``segments`` to decide and their ``count``."""
+    sides = [_blob(repo, rec.base), _blob(repo, rec.ours), _blob(repo, rec.theirs)]
+    out: dict[str, Any] = rec.to_json()
+    docx = is_docx_conflict(rec)
+    out["docx"] = docx
+    segments: list[dict[str, object]] = []
+    if docx:
+        texts = [_docx_text(s) for s in sides]
+        for i, h in enumerate(rec.hunks):
+            segments.append({"kind": "conflict", "index": i, "base": h.base, "ours": h.ours,
+                             "theirs": h.theirs, "where": h.where})
+    else:
+        texts = [_decoded(s) for s in sides]
+        tc = _text_conflict(sides)
+        if tc is not None:
+            segments = tc.segments()
+    out["base"], out["ours"], out["theirs"] = texts
+    out["segments"] = segments
+    out["count"] = sum(1 for s in segments if s["kind"] == "conflict")
+    return out
+
+
+def _decoded(data: bytes | None) -> str | None:
+    from gitsync.merge.textcodec import decode
+
+    if data is None or len(data) > CONFLICT_TEXT_MAX:
+        return None
+    d = decode(data)
+    return None if d is None else d.text
+
+
+def _docx_text(data: bytes | None) -> str | None:
+    from gitsync.merge.docx import docx_text
+
+    if data is None:
+        return None
+    try:
+        return docx_text(data)
+    except MergeError:
+        return None
+
+
+def _text_conflict(sides: list[bytes | None]) -> TextConflict | None:
+    base, ours, theirs = sides
+    if ours is None or theirs is None:
+        return None
+    if max(len(s or b"") for s in sides) > CONFLICT_TEXT_MAX:
+        return None
+    return text_conflict(base, ours, theirs)

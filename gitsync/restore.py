@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from gitsync.committer import Committer
-from gitsync.errors import PathError, RevisionError
+from gitsync.errors import MissingPathError, RevisionError
 from gitsync.messages import commit_message
 from gitsync.model import ChangeKind, CommitInfo
 from gitsync.repo import Repo
@@ -35,7 +35,7 @@ def default_restore_rev(repo: Repo, rel: str) -> str:
     from the latest commit, its last version that existed."""
     history = list(repo.log(rel, 2))
     if not history:
-        raise PathError(f"{rel} has no history in {repo.workdir}", path=rel,
+        raise MissingPathError(f"{rel} has no history in {repo.workdir}", path=rel,
                         hint="check the name with 'gitsync log'")
     latest = history[0]
     full = repo.workdir / rel

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gitsync.committer import BatchResult, Committer
@@ -35,6 +36,9 @@ class FolderParts:
     committer: Committer
     updater: WorktreeUpdater
     syncer: Syncer
+    #: The folder's state file (see gitsync.folderstate), set by whoever owns the folder;
+    #: a user's pause is kept beside it.
+    state_file: Path | None = None
 
     @classmethod
     def build(cls, folder: FolderConfig, settings: Mapping[str, Any], *,

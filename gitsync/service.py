@@ -13,6 +13,7 @@ that folder's worker runs it; reads (status, log, show, conflicts) never need ei
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,21 +22,32 @@ from typing import Any
 
 from gitsync import channel
 from gitsync import folders as folder_registry
+from gitsync import history as history_mod
 from gitsync import resolve as resolve_mod
 from gitsync.config import Config, FolderConfig, Paths, folder_key, load_config
 from gitsync.conflicts import ConflictRecord
 from gitsync.daemon_lock import running_daemon_pid
-from gitsync.diffs import render_diff
-from gitsync.errors import FolderError, GitsyncError, PathError, RevisionError
-from gitsync.folderstate import read_state
+from gitsync.diffs import diff_data, render_diff
+from gitsync.errors import (
+    FolderError,
+    GitsyncError,
+    MissingPathError,
+    PathError,
+    RevisionError,
+    UnknownConflictError,
+    UnknownFolderError,
+)
+from gitsync.folderstate import USER_PAUSE_REASON, is_paused, read_state
 from gitsync.ignore import IgnoreRules
-from gitsync.model import CommitInfo, FileChange, FolderStatus, SkippedFile
+from gitsync.model import CommitInfo, DeletedFile, FileChange, FolderStatus, SkippedFile, TreeEntry
 from gitsync.operations import OPERATIONS, RoundReport
 from gitsync.owner import FolderOwner
+from gitsync.preview import preview as render_preview
 from gitsync.repo import Repo
 from gitsync.restore import default_restore_rev
 from gitsync.revspec import parse_time
 from gitsync.round import FolderParts
+from gitsync.safepath import check_user_path
 from gitsync.sync import SyncOutcome
 from gitsync.waiting import WaitingFiles
 from gitsync.worktree import WorktreeUpdater
@@ -57,9 +69,16 @@ class SyncReport:
     open_conflicts: list[ConflictRecord]
 
 
+Writer = Callable[[dict[str, Any]], Any]
+_CONFLICT_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
 @dataclass
 class Service:
     paths: Paths
+    #: Set inside the daemon process: a write request ({"op", "folder", "args"}) goes
+    #: straight to the folder's worker (Daemon.handle_request) and its encoded result back.
+    writer: Writer | None = None
 
     @classmethod
     def default(cls) -> Service:
@@ -97,12 +116,16 @@ class Service:
     def _write(self, fc: FolderConfig, op_name: str, **args: Any) -> Any:
         """Run a write operation as the folder's one writer (see the module's docstring)."""
         op = OPERATIONS[op_name]
+        if self.writer is not None:
+            return op.decode(self.writer({"op": op_name, "folder": str(fc.path),
+                                          "args": args}))
         owner = FolderOwner(self._repo(fc).gitdir)
         deadline = time.monotonic() + OWNER_WAIT_S
         while True:
             if owner.try_acquire():
                 try:
                     parts = FolderParts.build(fc, self.config().effective(fc))
+                    parts.state_file = self._state_file(fc)
                     result = op.run(parts, **args)
                     if op_name in ("restore", "resolve"):
                         self._share(parts)
@@ -122,6 +145,9 @@ class Service:
                     f"{fc.path} for over {OWNER_WAIT_S:.0f} s", path=str(fc.path),
                     hint="try again when it is done")
             time.sleep(0.05)
+
+    def _state_file(self, fc: FolderConfig) -> Path:
+        return self.paths.folder_state_file(folder_key(fc.path))
 
     def _share(self, parts: FolderParts) -> None:
         """Push a local commit now if the remote is reachable; the daemon retries if not."""
@@ -152,6 +178,9 @@ class Service:
         wanted = self._wanted(config, fc, repo)
         pending = tuple(p for p in repo.changed_paths() if wanted(p))
         reason = repo.pause_reason()
+        user_paused = is_paused(self._state_file(fc))
+        if reason is None and user_paused:
+            reason = USER_PAUSE_REASON
         limit = int(config.effective(fc)["size_limit"])
         skipped = {p: r for p, r in saved.get("skipped", {}).items()} if live else {}
         for p in pending:
@@ -170,7 +199,7 @@ class Service:
             state = "offline" if saved.get("offline_since") else str(saved.get("state", "idle"))
         else:
             state = "stopped"
-        extra: dict[str, object] = {}
+        extra: dict[str, object] = {"paused": user_paused}
         if live and saved.get("offline_since"):
             extra["offline_since"] = saved["offline_since"]
         extra["waiting"] = WaitingFiles(repo, WorktreeUpdater(repo), branch=fc.branch,
@@ -308,3 +337,201 @@ class Service:
         except GitsyncError as e:
             logger.warning("not synced yet: %s (the daemon will retry)", e)
         return fc, records
+
+    # --------------------------------------------------------------- web: folders
+    def folder_by_id(self, folder_id: str) -> FolderConfig:
+        """The folder whose id (``config.folder_key`` of its path) is FOLDER_ID."""
+        for fc in self.config().folders.values():
+            if folder_key(fc.path) == folder_id:
+                return fc
+        raise UnknownFolderError(f"no synced folder has the id {folder_id!r}",
+                                 path=str(folder_id), hint="see the list of folders")
+
+    def folder_summaries(self) -> list[dict[str, Any]]:
+        """One item per folder, as ``GET /api/folders`` lists them."""
+        config = self.config()
+        daemon = running_daemon_pid(self.paths)
+        out: list[dict[str, Any]] = []
+        for fc in folder_registry.folder_for(config, None):
+            try:
+                st = self._status_one(config, fc, daemon)
+            except GitsyncError as e:
+                out.append({"id": folder_key(fc.path), "path": str(fc.path),
+                            "device": fc.device, "remote": fc.remote, "state": "error",
+                            "last_commit": None, "pending": 0, "conflicts": 0,
+                            "last_error": str(e), "offline_since": None,
+                            "paused": is_paused(self._state_file(fc)), "state_reason": str(e)})
+                continue
+            offline = st.extra.get("offline_since")
+            conflicts = st.extra.get("conflicts", 0)
+            out.append({
+                "id": folder_key(fc.path), "path": st.path, "device": st.device,
+                "remote": st.remote, "state": st.state,
+                "last_commit": st.last_commit.to_json() if st.last_commit else None,
+                "pending": len(st.pending),
+                "conflicts": int(conflicts) if isinstance(conflicts, int) else 0,
+                "last_error": st.last_error,
+                "offline_since": float(offline) if isinstance(offline, int | float) else None,
+                "paused": bool(st.extra.get("paused")), "state_reason": st.state_reason,
+            })
+        return out
+
+    def _folder_repo(self, folder_id: str) -> tuple[FolderConfig, Repo]:
+        fc = self.folder_by_id(folder_id)
+        return fc, self._repo(fc)
+
+    def _rev_or_head(self, repo: Repo, rev: str | None) -> str | None:
+        if rev is None or rev == "" or rev.upper() == "HEAD":
+            return repo.head_id()
+        return self.resolve_rev(repo, rev)
+
+    # --------------------------------------------------------------- web: reads
+    def history(self, folder_id: str, path: str | None = None, limit: int = 50,
+                cursor: str | None = None) -> tuple[list[CommitInfo], str | None]:
+        """Newest first, following renames; no PATH = the whole folder."""
+        fc, repo = self._folder_repo(folder_id)
+        rel = check_user_path(fc.path, path, allow_root=True) if path else None
+        return history_mod.history(repo, rel or None, limit, cursor)
+
+    def tree(self, folder_id: str, rev: str | None = None, dir: str = ""
+             ) -> tuple[str, list[TreeEntry]]:
+        """(commit id, DIR's direct children at REV, directories first)."""
+        fc, repo = self._folder_repo(folder_id)
+        rel = check_user_path(fc.path, dir or "", allow_root=True)
+        commit = self._rev_or_head(repo, rev)
+        if commit is None:
+            if rel:
+                raise MissingPathError(f"{rel} has no history yet", path=rel)
+            return "", []
+        if repo.kind_at(commit, rel) != "dir":
+            raise MissingPathError(f"there is no folder {rel} in version {commit[:10]}",
+                                   path=rel, hint="pick an earlier or later time")
+        return commit, history_mod.tree(repo, commit, rel)
+
+    def deleted(self, folder_id: str, since: str | None = None, *,
+                now: float | None = None) -> list[DeletedFile]:
+        """Files deleted since SINCE (a time like ``2d`` or a commit; None: 30 days) and
+        still gone, newest first, each with the commit that deleted it."""
+        _fc, repo = self._folder_repo(folder_id)
+        now = time.time() if now is None else now
+        when = now - history_mod.DELETED_WINDOW_S
+        if since:
+            parsed = parse_time(since, now)
+            if parsed is not None:
+                when = parsed
+            else:
+                when = float(repo.commit_info(repo.resolve(since), with_changes=False).time)
+        return history_mod.deleted(repo, when)
+
+    def file_at(self, folder_id: str, path: str, rev: str | None = None) -> bytes:
+        fc, repo = self._folder_repo(folder_id)
+        rel = check_user_path(fc.path, path)
+        commit = self._rev_or_head(repo, rev)
+        if commit is None:
+            raise MissingPathError(f"{rel} has no history yet", path=rel)
+        return repo.read_file(commit, rel)[0]
+
+    def disk_file(self, folder_id: str, path: str) -> bytes | None:
+        """The file on disk now; None when there is none."""
+        fc, _repo = self._folder_repo(folder_id)
+        rel = check_user_path(fc.path, path)
+        full = fc.path / rel
+        try:
+            if full.is_dir():
+                raise PathError(f"{rel} is a folder, not a file", path=rel)
+            return full.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            raise PathError(f"cannot read {rel}: {e.strerror}", path=rel) from e
+
+    def diff(self, folder_id: str, path: str, from_rev: str | None = None,
+             to_rev: str | None = None) -> dict[str, Any]:
+        """What changed in PATH between two versions (see gitsync.diffs.diff_data). TO_REV
+        None or "disk": the file on disk now; FROM_REV None: the version before TO_REV."""
+        fc, repo = self._folder_repo(folder_id)
+        rel = check_user_path(fc.path, path)
+        head = repo.head_id()
+        to_id: str | None
+        if to_rev is None or to_rev == "disk":
+            to_id = None
+            new = self.disk_file(folder_id, rel)
+        else:
+            to_id = self._rev_or_head(repo, to_rev)
+            new = self._version(repo, to_id, rel)
+        from_id: str | None
+        if from_rev is not None and from_rev != "":
+            from_id = self._rev_or_head(repo, from_rev)
+            old = self._version(repo, from_id, rel)
+        elif to_id is None:
+            from_id = head
+            old = self._version(repo, head, rel)
+        else:
+            from_id, old = self._previous_version(repo, to_id, rel)
+        if old is None and new is None:
+            raise MissingPathError(f"{rel} is in neither version", path=rel,
+                                   hint="see the file's history for its versions")
+        result = diff_data(rel, old, new)
+        return {**result, "path": rel, "from": from_id,
+                "to": to_id if to_id is not None else "disk"}
+
+    def _version(self, repo: Repo, commit: str | None, rel: str) -> bytes | None:
+        if commit is None:
+            return None
+        try:
+            return repo.read_file(commit, rel)[0]
+        except MissingPathError:
+            return None
+
+    def _previous_version(self, repo: Repo, commit: str, rel: str
+                          ) -> tuple[str | None, bytes | None]:
+        """The version of REL before the one COMMIT holds (following a rename back)."""
+        page = repo.log_page(commit, rel, 1)
+        if not page.commits:
+            return None, None
+        made = page.commits[0]
+        if not made.parents:
+            return None, None
+        parent = made.parents[0]
+        old_path = rel
+        for ch in made.changes:
+            if ch.path == rel and ch.old_path:
+                old_path = ch.old_path
+        return parent, self._version(repo, parent, old_path)
+
+    def preview(self, folder_id: str, path: str, rev: str | None = None) -> dict[str, Any]:
+        """A version of PATH as data a page can show (see gitsync.preview); rev "disk" is
+        the file on disk now."""
+        if rev == "disk":
+            data = self.disk_file(folder_id, path)
+            if data is None:
+                raise MissingPathError(f"{path} is not on disk", path=path)
+        else:
+            data = self.file_at(folder_id, path, rev)
+        return render_preview(path, data)
+
+    # --------------------------------------------------------------- web: conflicts
+    def conflict_list(self) -> list[tuple[FolderConfig, list[ConflictRecord]]]:
+        """Open conflicts of every folder (a missing folder lists none)."""
+        out = []
+        for fc in self.folders():
+            try:
+                out.append((fc, resolve_mod.list_conflicts(self._repo(fc))))
+            except GitsyncError as e:
+                logger.warning("cannot list conflicts of %s: %s", fc.path, e)
+                out.append((fc, []))
+        return out
+
+    def _conflict(self, repo: Repo, conflict_id: str) -> ConflictRecord:
+        if isinstance(conflict_id, str) and _CONFLICT_ID.match(conflict_id):
+            for rec in resolve_mod.list_conflicts(repo):
+                if rec.id == conflict_id:
+                    return rec
+        raise UnknownConflictError(f"no open conflict has the id {conflict_id!r}",
+                                   hint="it may have been resolved already")
+
+    def conflict_detail(self, folder_id: str, conflict_id: str) -> dict[str, Any]:
+        """The record plus the three versions' text and the segments to decide."""
+        _fc, repo = self._folder_repo(folder_id)
+        rec = self._conflict(repo, conflict_id)
+        return resolve_mod.conflict_view(repo, rec)

@@ -26,6 +26,7 @@ from gitsync.errors import RuntimeFailure
 from gitsync.fsutil import atomic_write, syncfs, umask
 from gitsync.repo import Entry, Repo
 from gitsync.repo.trees import MODE_EXEC, MODE_LINK
+from gitsync.safepath import unsafe_reason
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +41,8 @@ class UnsafePathError(RuntimeFailure):
 
 
 def check_path(path: str) -> None:
-    if not path or path.startswith("/") or "\\" in path or "\0" in path:
+    if unsafe_reason(path) is not None:
         raise UnsafePathError(f"refusing incoming path {path!r}", path=path)
-    for comp in path.split("/"):
-        folded = comp.casefold().rstrip(". ")
-        if comp in ("", ".", "..") or folded in (".git", "git~1"):
-            raise UnsafePathError(f"refusing incoming path {path!r}", path=path)
 
 
 def lock_files_for(path: Path) -> list[Path]:

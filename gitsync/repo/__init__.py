@@ -21,13 +21,14 @@ from typing import TypeVar
 import pygit2
 from pygit2.enums import DiffFind, FileMode, FileStatus, RepositoryState
 
-from gitsync.errors import LockedError, PathError, RepoError, RevisionError
+from gitsync.errors import LockedError, MissingPathError, PathError, RepoError, RevisionError
 from gitsync.fsutil import fsync_path, syncfs
 from gitsync.gitlocks import clear_stale_locks
 from gitsync.gitproc import run_git
 from gitsync.messages import device_of
 from gitsync.model import Author, ChangeKind, CommitInfo, FileChange
 from gitsync.repo.trees import Entry, TreeChange, TreeOps, _signature
+from gitsync.repo.walk import Deletion, DirEntry, HistoryOps, LogPage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,7 +72,8 @@ class CommitOutcome:
     held_back: tuple[StagedPath, ...]
 
 
-__all__ = ["Author", "CommitInfo", "Entry", "Repo", "TreeChange"]
+__all__ = ["Author", "CommitInfo", "Deletion", "DirEntry", "Entry", "LogPage", "Repo",
+           "TreeChange"]
 
 
 def is_inside_repo(path: Path) -> Path | None:
@@ -91,7 +93,7 @@ def init_bare(path: Path, branch: str = "main") -> None:
     pygit2.init_repository(str(path), bare=True, initial_head=branch)
 
 
-class Repo(TreeOps):
+class Repo(TreeOps, HistoryOps):
     """One synced folder's repository (a normal, non-bare git repo)."""
 
     def __init__(self, workdir: Path) -> None:
@@ -505,6 +507,10 @@ class Repo(TreeOps):
             for c in self._diff_trees(old, new, found)
         ]
 
+    def _commit_info(self, commit: pygit2.Commit, changes: tuple[FileChange, ...]
+                     ) -> CommitInfo:
+        return _info(commit, changes)
+
     def commit_info(self, oid: str, *, with_changes: bool = True) -> CommitInfo:
         commit = self._repo[oid].peel(pygit2.Commit)
         changes: tuple[FileChange, ...] = ()
@@ -575,7 +581,7 @@ class Repo(TreeOps):
         try:
             entry = commit.tree[path]
         except KeyError:
-            raise PathError(f"{path} does not exist in version {commit_id[:10]}", path=path,
+            raise MissingPathError(f"{path} does not exist in version {commit_id[:10]}", path=path,
                             hint="see 'gitsync log PATH' for its versions") from None
         if entry.type_str != "blob":
             raise PathError(f"{path} is a folder, not a file", path=path)
