@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gitsync.conflicts import RECORD_DIR, ConflictRecord
-from gitsync.errors import MergeError, MissingPathError, UserError
+from gitsync.errors import MergeError, MissingPathError, UnknownConflictError, UserError
 from gitsync.merge.segments import TextConflict, text_conflict
 from gitsync.messages import commit_message
 from gitsync.model import CommitInfo
@@ -88,6 +88,16 @@ def resolve(repo: Repo, updater: WorktreeUpdater, rel: str, *, device: str, choi
             raise UserError(f"cannot read {with_file}: {e.strerror}") from e
     else:
         raise UserError(f"unknown resolution {choice!r}")
+    label = {"ours": "kept this version", "theirs": f"took {rec.theirs_device}'s version",
+             "file": f"used {with_file.name if with_file else 'a file'}"}[choice]
+    return resolve_with(repo, updater, rec, device=device, data=data, choice=choice,
+                        label=label)
+
+
+def resolve_with(repo: Repo, updater: WorktreeUpdater, rec: ConflictRecord, *, device: str,
+                 data: bytes | None, choice: str, label: str) -> Resolution:
+    """Settle REC: DATA becomes the file (None keeps it as it is), the conflict copy and
+    the record go, all in one commit."""
     touched = [rec.path, rec.record_path]
     if data is not None:
         updater.write_one(rec.path, repo.entry_for_bytes(data, rec.path))
@@ -95,8 +105,6 @@ def resolve(repo: Repo, updater: WorktreeUpdater, rel: str, *, device: str, choi
         touched.append(rec.copy_path)
         updater.write_one(rec.copy_path, None)
     updater.write_one(rec.record_path, None)
-    label = {"ours": "kept this version", "theirs": f"took {rec.theirs_device}'s version",
-             "file": f"used {with_file.name if with_file else 'a file'}"}[choice]
     msg = commit_message(device, f"resolved conflict in {Path(rec.path).name} ({label})",
                          [f"Resolved: {rec.path}"])
     outcome = repo.commit_paths(touched, device=device, size_limit=2**63,
@@ -168,3 +176,149 @@ def _text_conflict(sides: list[bytes | None]) -> TextConflict | None:
     if max(len(s or b"") for s in sides) > CONFLICT_TEXT_MAX:
         return None
     return text_conflict(base, ours, theirs)
+
+
+# ------------------------------------------------------------------ settling from a page
+TAKES = ("ours", "theirs", "both")
+
+
+def find_conflict_id(repo: Repo, conflict_id: str) -> ConflictRecord:
+    for rec in list_conflicts(repo):
+        if rec.id == conflict_id:
+            return rec
+    raise UnknownConflictError(f"no open conflict has the id {conflict_id!r}",
+                               hint="it may have been resolved already")
+
+
+def settled_content(repo: Repo, rec: ConflictRecord, *, take: str | None = None,
+                    hunks: list[dict[str, Any]] | None = None,
+                    content: bytes | None = None) -> tuple[bytes | None, str, str]:
+    """What the file becomes (None: stays as it is), a label for the commit message and the
+    choice's name, for one of: TAKE a side for every conflict, a choice per conflict
+    (HUNKS: ``[{"index", "take"}]``), or the full CONTENT.
+
+    Text: the result is rebuilt from the conflict's segments (see gitsync.merge.segments),
+    so what merged cleanly stays and each conflict gets the chosen lines ("both": ours'
+    lines then theirs'). A .docx whose conflicts are tracked changes: "theirs" accepts the
+    other device's changes, "ours" rejects them, "both" keeps them for Word; per-conflict
+    choices are taken only when they all agree.
+    """
+    given = [x is not None for x in (take, hunks, content)]
+    if sum(given) != 1:
+        raise UserError("give exactly one of: take, hunks, content")
+    if content is not None:
+        return content, "used an edited version", "content"
+    if take is not None and take not in TAKES:
+        raise UserError(f"unknown choice {take!r}", hint="use ours, theirs or both")
+    choices: dict[int, str] = {}
+    texts: dict[int, str] = {}
+    if hunks is not None:
+        choices, texts = _hunk_choices(hunks)
+    if is_docx_conflict(rec):
+        return _settle_docx(repo, rec, take, choices, texts)
+    sides = [_blob(repo, rec.base), _blob(repo, rec.ours), _blob(repo, rec.theirs)]
+    tc = _text_conflict(sides)
+    if tc is None:
+        if take == "ours" or (not texts and set(choices.values()) == {"ours"}):
+            return None, "kept this version", "ours"
+        if take == "theirs" or (not texts and set(choices.values()) == {"theirs"}):
+            return _theirs_whole(repo, rec), f"took {rec.theirs_device}'s version", "theirs"
+        raise UserError(f"{rec.path} is not text: take ours or theirs",
+                        hint="or upload the version to keep")
+    if take == "ours":
+        return None, "kept this version", "ours"
+    current = _current(repo, rec.path)
+    if current != tc.rebuild(["ours"] * tc.count):
+        raise UserError(f"{rec.path} was changed after the conflict was recorded",
+                        hint="send the whole result instead, or take ours")
+    if take is not None:
+        label = {"theirs": f"took {rec.theirs_device}'s version",
+                 "both": "kept both versions"}[take]
+        return tc.rebuild([take] * tc.count), label, take
+    for i in list(choices) + list(texts):
+        if not 0 <= i < tc.count:
+            raise UserError(f"there is no conflict {i + 1} in {rec.path}",
+                            hint=f"it has {tc.count}")
+    missing = [i for i in range(tc.count) if i not in choices and i not in texts]
+    if missing:
+        raise UserError(f"conflict {missing[0] + 1} of {rec.path} is not decided",
+                        hint="decide every conflict, or take one side for all")
+    return (tc.rebuild(choices, texts), f"decided {tc.count} conflict(s) one by one",
+            "hunks")
+
+
+def _hunk_choices(hunks: list[dict[str, Any]]) -> tuple[dict[int, str], dict[int, str]]:
+    choices: dict[int, str] = {}
+    texts: dict[int, str] = {}
+    if not isinstance(hunks, list) or not hunks:
+        raise UserError("hunks must be a non-empty list of {index, take}")
+    for h in hunks:
+        if not isinstance(h, dict) or not isinstance(h.get("index"), int) or \
+                isinstance(h.get("index"), bool):
+            raise UserError("each hunk needs an integer index")
+        i = h["index"]
+        if i in choices or i in texts:
+            raise UserError(f"conflict {i + 1} is decided twice")
+        if isinstance(h.get("text"), str):
+            texts[i] = h["text"]
+        elif h.get("take") in (*TAKES, "base"):
+            choices[i] = h["take"]
+        else:
+            raise UserError(f"unknown choice {h.get('take')!r} for conflict {i + 1}",
+                            hint="use ours, theirs, both or base")
+    return choices, texts
+
+
+def _settle_docx(repo: Repo, rec: ConflictRecord, take: str | None, choices: dict[int, str],
+                 texts: dict[int, str]) -> tuple[bytes | None, str, str]:
+    if take is None:
+        picked = set(choices.values())
+        if texts or len(picked) != 1 or "base" in picked:
+            raise UserError(
+                "a Word document's conflicts are settled all one way here",
+                hint="take ours, theirs or both (both keeps them as tracked changes to "
+                     "settle in Word), or upload the finished document")
+        covered = set(choices)
+        if rec.hunks and covered != set(range(len(rec.hunks))):
+            raise UserError("decide every conflict of the document, or take one side")
+        take = picked.pop()
+    if take == "both":
+        if not rec.in_document:
+            raise UserError(f"{rec.path} cannot hold both versions",
+                            hint="take ours or theirs, or upload the finished document")
+        return None, "kept both versions as tracked changes", "both"
+    if not rec.in_document:
+        if take == "ours":
+            return None, "kept this version", "ours"
+        return _theirs_whole(repo, rec), f"took {rec.theirs_device}'s version", "theirs"
+    from gitsync.merge.docx.review import settle_revisions
+
+    current = _current(repo, rec.path)
+    if current is None:
+        raise UserError(f"{rec.path} is gone from the folder", hint="restore it first")
+    try:
+        data = settle_revisions(current, rec.theirs_device, accept=take == "theirs")
+    except MergeError as e:
+        raise UserError(f"cannot settle the tracked changes in {rec.path}: {e}",
+                        hint="open it in Word, or upload the finished document") from e
+    label = "kept this version" if take == "ours" else f"took {rec.theirs_device}'s version"
+    return data, label, take
+
+
+def _theirs_whole(repo: Repo, rec: ConflictRecord) -> bytes:
+    copy = repo.workdir / rec.copy_path if rec.copy_path else None
+    if copy is not None and copy.is_file() and not copy.is_symlink():
+        return copy.read_bytes()
+    if rec.theirs:
+        return repo.blob(rec.theirs)
+    raise UserError(f"the other version of {rec.path} is gone", hint="take ours instead")
+
+
+def _current(repo: Repo, rel: str) -> bytes | None:
+    full = repo.workdir / rel
+    try:
+        if full.is_symlink():
+            return None
+        return full.read_bytes()
+    except OSError:
+        return None

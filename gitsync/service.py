@@ -12,6 +12,7 @@ that folder's worker runs it; reads (status, log, show, conflicts) never need ei
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import time
@@ -535,3 +536,50 @@ class Service:
         _fc, repo = self._folder_repo(folder_id)
         rec = self._conflict(repo, conflict_id)
         return resolve_mod.conflict_view(repo, rec)
+
+    # --------------------------------------------------------------- web: writes
+    def restore_path(self, folder_id: str, path: str, rev: str, exact: bool = False
+                     ) -> CommitInfo | None:
+        """PATH (a file, a directory, or "" for the whole folder) as it was at REV, as one
+        new commit; files added since are kept unless EXACT. None: nothing differed."""
+        fc, repo = self._folder_repo(folder_id)
+        rel = check_user_path(fc.path, path or "", allow_root=True)
+        if not rev:
+            raise RevisionError("which version? give a commit id or a time", rev="")
+        commit = self.resolve_rev(repo, rev)
+        if repo.kind_at(commit, rel) is None:
+            raise MissingPathError(f"{rel} does not exist in version {commit[:10]}", path=rel,
+                                   hint="see its history for the versions it has")
+        result: CommitInfo | None = self._write(fc, "restore", path=rel, commit=commit,
+                                                exact=bool(exact))
+        return result
+
+    def resolve_conflict(self, folder_id: str, conflict_id: str, *, take: str | None = None,
+                         hunks: list[dict[str, Any]] | None = None,
+                         content: bytes | None = None) -> resolve_mod.Resolution:
+        """Settle one conflict (see gitsync.resolve.settled_content) in one commit that
+        syncs to every device."""
+        fc, repo = self._folder_repo(folder_id)
+        self._conflict(repo, conflict_id)  # a clear error before anything is asked
+        args: dict[str, Any] = {"conflict_id": conflict_id}
+        if take is not None:
+            args["take"] = take
+        if hunks is not None:
+            args["hunks"] = hunks
+        if content is not None:
+            args["content_base64"] = base64.b64encode(content).decode("ascii")
+        res: resolve_mod.Resolution = self._write(fc, "resolve", **args)
+        return res
+
+    def sync_folder(self, folder_id: str) -> RoundReport:
+        fc = self.folder_by_id(folder_id)
+        report: RoundReport = self._write(fc, "sync")
+        return report
+
+    def pause(self, folder_id: str) -> None:
+        """Stop committing and syncing FOLDER until resumed (kept across restarts)."""
+        self._write(self.folder_by_id(folder_id), "pause")
+
+    def resume(self, folder_id: str) -> None:
+        """Commit what was saved meanwhile and sync again."""
+        self._write(self.folder_by_id(folder_id), "resume")

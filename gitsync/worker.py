@@ -23,7 +23,7 @@ from gitsync.config import FolderConfig, Paths, folder_key
 from gitsync.debounce import Debouncer
 from gitsync.errors import FolderError, GitsyncError, HistoryDivergedError, LockedError
 from gitsync.events import Event, EventBus
-from gitsync.folderstate import FolderState, write_state
+from gitsync.folderstate import USER_PAUSE_REASON, FolderState, is_paused, write_state
 from gitsync.ignore import exclude_patterns
 from gitsync.model import CommitInfo
 from gitsync.owner import FolderOwner
@@ -66,6 +66,9 @@ class FolderWorker:
         self.bus = bus
         self.clock = clock
         self.parts = FolderParts.build(folder, settings, own_write=self._own_write)
+        self.state_file = paths.folder_state_file(folder_key(folder.path))
+        self.parts.state_file = self.state_file
+        self._user_paused = is_paused(self.state_file)
         self.repo = self.parts.repo
         self.committer = self.parts.committer
         self.syncer = self.parts.syncer
@@ -73,7 +76,6 @@ class FolderWorker:
         self.debouncer = Debouncer(settings["debounce"], settings["max_batch_delay"],
                                    settings["delete_delay"])
         self.state = FolderState()
-        self.state_file = paths.folder_state_file(folder_key(folder.path))
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stopping = threading.Event()
         self._rescan_lock = threading.Lock()
@@ -271,19 +273,26 @@ class FolderWorker:
         self._sync_due = True
         self._save_state()
 
+    def _pause_reason(self) -> str | None:
+        """Why nothing may be committed or synced now: the user's own git operation in
+        the folder, or their pause (the flag is re-read after each call; see _run_call)."""
+        return self.repo.pause_reason() or (USER_PAUSE_REASON if self._user_paused else None)
+
     def _check_pause(self) -> bool:
-        reason = self.repo.pause_reason()
+        reason = self._pause_reason()
         if reason != self.state.reason:
             self.state.reason = reason
             if reason:
                 self.state.state = "paused"
                 logger.warning("%s: paused, %s", self.folder.path, reason)
-                self._publish("paused", f"paused: {reason}", needs_user=True, reason=reason)
+                self._publish("paused", f"paused: {reason}",
+                              needs_user=reason != USER_PAUSE_REASON, reason=reason)
             else:
                 self.state.state = "watching"
                 logger.info("%s: resumed", self.folder.path)
                 self._publish("resumed", "resumed")
                 self._full_scan()
+                self._sync_due, self._next_sync_try = True, 0.0
             self._save_state()
         return reason is not None
 
@@ -326,6 +335,7 @@ class FolderWorker:
             future.set_exception(e)
         else:
             future.set_result(result)
+        self._user_paused = is_paused(self.state_file)
         new_head = self.repo.head_id()
         if new_head != head:
             self.state.last_commit = new_head
@@ -370,7 +380,7 @@ class FolderWorker:
             logger.debug("%s: index not written yet: %s", self.folder.path, e)
 
     def _commit(self, paths: list[str], *, whole_tree: bool = False) -> None:
-        if self.repo.pause_reason():
+        if self._pause_reason():
             self.debouncer.requeue(paths, self.clock())
             return
         held: set[str] = set()
@@ -466,7 +476,7 @@ class FolderWorker:
         self._save_state()
 
     def _sync(self) -> None:
-        if self.state.sync_stopped is not None or self.repo.pause_reason():
+        if self.state.sync_stopped is not None or self._pause_reason():
             self._sync_due = False
             return
         try:
