@@ -22,8 +22,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from gitsync.config import folder_key
-from gitsync.errors import GitsyncError, UserError
+from gitsync.errors import GitsyncError
 from gitsync.model import CommitInfo
+from gitsync.server import failures
+from gitsync.server.session import csrf_value
 
 router = APIRouter(include_in_schema=False)
 
@@ -98,8 +100,7 @@ def _env(templates_dir: str) -> jinja2.Environment:
 
 
 def _web_dir(request: Request) -> Path:
-    web_dir = getattr(_ctx(request), "web_dir", None)
-    return Path(web_dir) if web_dir else Path(__file__).resolve().parents[2] / "web"
+    return Path(_ctx(request).web_dir)
 
 
 def _ctx(request: Request) -> Any:
@@ -107,8 +108,8 @@ def _ctx(request: Request) -> Any:
 
 
 def _csrf(request: Request) -> str:
-    token = getattr(request.state, "csrf", None)
-    return str(token) if token else ""
+    """The token the page's scripts send back in ``X-CSRF-Token``."""
+    return csrf_value(_ctx(request).token)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any
@@ -120,12 +121,9 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 
 
 def _error_page(request: Request, e: GitsyncError) -> HTMLResponse:
-    status = 500
-    if any(c.__name__ == "NotFoundError" for c in type(e).__mro__):
-        status = 404
-    elif isinstance(e, UserError):
-        status = 400
-    return render(request, "error.html", status_code=status, message=str(e), status=status)
+    """The API's status for the error (one place decides), as a page."""
+    status, _code, message = failures.describe(e)
+    return render(request, "error.html", status_code=status, message=message, status=status)
 
 
 def _page(fn: Any) -> Any:
@@ -255,7 +253,7 @@ def _preview_view(preview: dict[str, Any]) -> dict[str, Any]:
     if preview.get("kind") == "text":
         lines = preview.get("text", "").splitlines()
         return {"kind": "text", "lines": lines[:PREVIEW_LINES],
-                "cut": max(0, len(lines) - PREVIEW_LINES)}
+                "cut": max(0, len(lines) - PREVIEW_LINES), "truncated": preview.get("truncated")}
     if preview.get("kind") == "docx":
         blocks: list[dict[str, Any]] = []
         for b in preview.get("blocks", []):
@@ -269,7 +267,7 @@ def _preview_view(preview: dict[str, Any]) -> dict[str, Any]:
                 blocks.append({**b, "tag": f"h{level}"})
             else:
                 blocks.append(b)
-        return {"kind": "docx", "blocks": blocks}
+        return {"kind": "docx", "blocks": blocks, "truncated": preview.get("truncated")}
     return {"kind": "binary", "size": preview.get("size")}
 
 
