@@ -8,6 +8,7 @@ updates are the job of the static JS modules, which talk to ``/api/*`` only.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import re
@@ -91,8 +92,9 @@ def url(base: str, /, **params: Any) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _env(templates_dir: str) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir), autoescape=True, trim_blocks=True,
-                             lstrip_blocks=True)
+    # autoescape everywhere: every name, path and text on these pages may be hostile
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
     env.filters.update(reltime=reltime, abstime=abstime, isotime=isotime, short=short,
                        size=human_size)
     env.globals.update(url=url, feed_line=feed_line)
@@ -199,20 +201,21 @@ async def folder_page(request: Request, folder_id: str, rev: str | None = None,
             head_id, head_entries = service.tree(folder_id, None, dir_)
         except GitsyncError:  # the directory is gone now: everything in it was deleted
             head_id, head_entries = "", []
-            try:
+            with contextlib.suppress(GitsyncError):
                 head_id, _ = service.tree(folder_id, None, "")
-            except GitsyncError:
-                pass
         past = head_id != commit_id
     now_paths = {e.path for e in head_entries}
     commits, next_cursor = service.history(folder_id, None, limit=HISTORY_LIMIT)
     at = next((c for c in commits if c.id == commit_id), None)
     rows = [{"entry": e, "name": PurePosixPath(e.path).name,
              "gone": past and e.path not in now_paths} for e in entries]
+    # what the user typed stays in the box; a commit picked from the list shows short
+    rev_text = short(rev) if rev and re.fullmatch(r"[0-9a-f]{40}", rev) else rev or ""
+    at_local = datetime.fromtimestamp(at.time).strftime("%Y-%m-%dT%H:%M:%S") if at else ""
     return render(request, "folder.html", folder=folder, dir=dir_, crumbs=_crumbs(dir_),
                   rev=commit_id if past else "", commit_id=commit_id, at=at, past=past,
                   rows=rows, commits=commits, more=next_cursor is not None,
-                  rev_text=rev or "")
+                  rev_text=rev_text, at_local=at_local)
 
 
 @router.get("/folders/{folder_id}/deleted", response_class=HTMLResponse)
@@ -311,25 +314,25 @@ def _segments(words: list[dict[str, Any]], keep: str) -> list[tuple[str, str]]:
             if not keep or w.get("op") in ("=", keep)]
 
 
+def _pair(out: list[dict[str, Any]], dels: list[dict[str, Any]],
+          adds: list[dict[str, Any]]) -> None:
+    """Removed and added lines side by side, row by row; the lists are emptied."""
+    for d, a in itertools.zip_longest(dels, adds):
+        out.append({"old": d, "new": a, "op": "change" if d and a else ("del" if d else "ins")})
+    dels.clear()
+    adds.clear()
+
+
 def _text_rows(hunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Hunks as rows for both views: header rows, then per line the old and new sides."""
     out: list[dict[str, Any]] = []
     for h in hunks:
-        out.append({"header": f"lines {h.get('old_start')}–"
-                              f"{h.get('old_start', 0) + max(0, h.get('old_lines', 0) - 1)}"
-                              f" → {h.get('new_start')}–"
-                              f"{h.get('new_start', 0) + max(0, h.get('new_lines', 0) - 1)}"})
         old_no, new_no = int(h.get("old_start", 1)), int(h.get("new_start", 1))
+        old_end = old_no + max(0, int(h.get("old_lines", 0)) - 1)
+        new_end = new_no + max(0, int(h.get("new_lines", 0)) - 1)
+        out.append({"header": f"lines {old_no}–{old_end} → {new_no}–{new_end}"})
         dels: list[dict[str, Any]] = []
         adds: list[dict[str, Any]] = []
-
-        def flush() -> None:
-            for d, a in itertools.zip_longest(dels, adds):
-                out.append({"old": d, "new": a, "op": "change" if d and a else
-                            ("del" if d else "ins")})
-            dels.clear()
-            adds.clear()
-
         for line in h.get("lines", []):
             op, text, words = line.get("op", " "), line.get("text", ""), line.get("words") or []
             if op == "-":
@@ -339,12 +342,12 @@ def _text_rows(hunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 adds.append({"no": new_no, "segs": _segments(words, "+") or [("", text)]})
                 new_no += 1
             else:
-                flush()
+                _pair(out, dels, adds)
                 out.append({"op": "same", "old": {"no": old_no, "segs": [("", text)]},
                             "new": {"no": new_no, "segs": [("", text)]}})
                 old_no += 1
                 new_no += 1
-        flush()
+        _pair(out, dels, adds)
     return out
 
 

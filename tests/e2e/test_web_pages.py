@@ -179,6 +179,15 @@ def test_live_feed_history_diff_and_restore(tmp_path: Path, visit: Visit) -> Non
         visit.shot("dashboard")
         page.locator("#live.on").wait_for()
 
+        # pause and resume from the card; the card follows the daemon's state
+        card = page.locator(".card", has_text="A")
+        card.get_by_role("button", name="Pause A").click()
+        card.locator('[data-field="state"]', has_text="paused").wait_for()
+        card.get_by_role("button", name="Resume A").click()
+        card.locator('[data-field="state"]', has_text="watching").wait_for()
+        card.get_by_role("button", name="Sync A now").click()
+        page.locator("#toast", has_text="A: synced").wait_for()
+
         # a save on this device shows in the live feed
         (a / "notes.txt").write_text("alpha\nbeta changed here\ngamma\n")
         page.locator("#feed li", has_text="laptop edited notes.txt").first.wait_for()
@@ -310,6 +319,7 @@ def test_conflicts_text_by_hunk_and_docx(tmp_path: Path, visit: Visit) -> None:
     doc = docx_builders.paras("Title of the report", "The budget is ten.", "Closing words.")
     a, b, _hub, home_b = two_devices(tmp_path, {"notes.txt": text})
     (a / "report.docx").write_bytes(doc)
+    (a / "todo.txt").write_text("milk\neggs\n")
     assert run_cli("sync", str(a))[0] == 0
     assert run_cli("sync", str(b), home=home_b)[0] == 0
     # both devices edit the same lines (two separate hunks) and the same paragraph
@@ -321,6 +331,8 @@ def test_conflicts_text_by_hunk_and_docx(tmp_path: Path, visit: Visit) -> None:
         doc, docx_builders.set_para(1, "The budget is twelve, says the laptop.")))
     (b / "report.docx").write_bytes(docx_builders.edit(
         doc, docx_builders.set_para(1, "The budget is fifteen, says the desktop.")))
+    (a / "todo.txt").write_text("milk\neggs laptop\n")
+    (b / "todo.txt").write_text("milk\neggs desktop\n")
     assert run_cli("sync", str(b), home=home_b)[0] == 0
     assert run_cli("sync", str(a))[0] == 1  # the laptop merges second: conflicts
     assert run_cli("sync", str(b), home=home_b)[0] == 1
@@ -330,8 +342,8 @@ def test_conflicts_text_by_hunk_and_docx(tmp_path: Path, visit: Visit) -> None:
         base = log_in(visit)
         page = visit.page
         page.get_by_role("link", name="Conflicts", exact=True).first.click()
-        page.get_by_role("heading", name="Conflicts").wait_for()
-        assert page.locator("ul.conflicts li").count() == 2
+        page.get_by_role("heading", name="Conflicts", exact=True).wait_for()
+        assert page.locator("ul.conflicts li").count() == 3
         visit.shot("conflicts")
 
         # the text file, hunk by hunk
@@ -357,6 +369,24 @@ def test_conflicts_text_by_hunk_and_docx(tmp_path: Path, visit: Visit) -> None:
                                                                     "line 15 desktop\n")
         expect(lambda: (a / "notes.txt").read_text() == want, "the laptop has the result")
         expect(lambda: (b / "notes.txt").read_text() == want, "the desktop has it too", 30)
+        page.set_viewport_size({"width": 390, "height": 844})
+        visit.shot("conflict-text-saved-phone")
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+        # a result written by hand
+        page.goto(base + "/conflicts")
+        page.locator("ul.conflicts a", has_text="todo.txt").click()
+        hunk = page.locator("fieldset.hunk[data-index]").first
+        assert page.locator(".counter").inner_text() == "0 of 1 decided"
+        hunk.get_by_label("Both").check()
+        assert hunk.locator("textarea").input_value() == "eggs laptop\neggs desktop\n"
+        hunk.locator("textarea").fill("eggs, a dozen\n")
+        assert page.locator(".counter").inner_text() == "1 of 1 decided"
+        page.get_by_role("button", name="Save resolution").click()
+        page.locator("#save-result", has_text="Saved as version").wait_for()
+        for d in (a, b):
+            expect(lambda d=d: (d / "todo.txt").read_text() == "milk\neggs, a dozen\n",
+                   f"{d.name} has the hand-written result", 30)
 
         # the Word document: take theirs
         page.goto(base + "/conflicts")

@@ -70,17 +70,22 @@ for (const b of form.querySelectorAll("button[data-all]")) {
   });
 }
 
-// The whole file as the page would save it: unchanged parts plus each part's result.
+// The whole file as the page would save it: unchanged parts plus each part's result. A Word
+// document is settled part by part in the document itself: its preview lists the choices.
 function assemble() {
+  if (docx) {
+    return hunks.map((h) => {
+      const where = h.dataset.where ? `${h.dataset.where}: ` : "";
+      const value = h.querySelector("textarea.hunk-result").value;
+      return `${where}${value === "" ? "(not decided)" : value}`;
+    }).join("\n");
+  }
   const parts = [];
   for (const el of form.querySelectorAll("pre[data-same], fieldset.hunk[data-index]")) {
-    if (el.matches("pre")) parts.push(docx ? el.textContent.replace(/\n$/, "") : el.textContent);
-    else {
-      const ta = el.querySelector("textarea.hunk-result");
-      parts.push(docx ? ta.value.replace(/\n$/, "") : ta.value);
-    }
+    if (el.matches("pre")) parts.push(el.textContent);
+    else parts.push(el.querySelector("textarea.hunk-result").value);
   }
-  return docx ? parts.filter((p) => p !== "").join("\n") : parts.join("");
+  return parts.join("");
 }
 
 document.getElementById("preview")?.addEventListener("click", () => {

@@ -27,9 +27,16 @@ function folderName(folder) {
 }
 
 // "laptop: edited report.docx" reads as "laptop edited report.docx".
+// "1 file(s) updated from desktop" names the files when there are few.
 function line(ev) {
   const msg = String(ev.message ?? "");
   if (ev.kind === "committed") return msg.replace(/^([^:\s]+): /, "$1 ");
+  const files = Array.isArray(ev.data?.files) ? ev.data.files.map(String) : [];
+  const from = msg.match(/ from (.+)$/);
+  if ((ev.kind === "received" || ev.kind === "merged") && from && files.length &&
+      files.length <= 3) {
+    return `${from[1]} ${ev.kind === "merged" ? "changed (merged)" : "changed"} ${files.join(", ")}`;
+  }
   return msg;
 }
 
