@@ -104,3 +104,18 @@ def test_no_template_or_module_has_what_a_strict_csp_blocks() -> None:
         assert "innerHTML" not in text and "outerHTML" not in text, js.name
         assert "insertAdjacentHTML" not in text and "document.write" not in text, js.name
         assert not re.search(r"""from\s+["']https?:""", text), js.name
+
+
+def test_history_pages_go_back_in_steps(web: TestClient, folder: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitsync.server import pages
+
+    monkeypatch.setattr(pages, "HISTORY_LIMIT", 1)
+    fid = folder_id(folder)
+    first = web.get(f"/folders/{fid}/file", params={"path": "notes.txt"}).text
+    m = re.search(r'href="([^"]*cursor=[^"]*)">Older versions<', first)
+    assert m, first
+    older = web.get(m.group(1).replace("&amp;", "&")).text
+    assert "added" in older and "Newest versions" in older
+    folder_first = web.get(f"/folders/{fid}").text
+    assert ">Older versions<" in folder_first

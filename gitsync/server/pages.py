@@ -24,6 +24,8 @@ from fastapi.responses import HTMLResponse
 
 from gitsync.config import folder_key
 from gitsync.errors import GitsyncError
+from gitsync.folderstate import read_state
+from gitsync.history import decode_cursor, encode_cursor
 from gitsync.model import CommitInfo
 from gitsync.server import failures
 from gitsync.server.session import csrf_value
@@ -165,6 +167,14 @@ def _crumbs(dir_: str) -> list[tuple[str, str]]:
 
 
 # ----------------------------------------------------------------- dashboard
+def _last_sync(service: Any, folder_id: str) -> float | None:
+    """When the folder's worker last finished a round with its remote (its state file; the
+    folder summaries do not carry it)."""
+    state = read_state(service.paths.folder_state_file(folder_id)) or {}
+    value = state.get("last_sync")
+    return float(value) if isinstance(value, int | float) else None
+
+
 @router.get("/", response_class=HTMLResponse)
 @_page
 async def dashboard(request: Request) -> HTMLResponse:
@@ -172,6 +182,7 @@ async def dashboard(request: Request) -> HTMLResponse:
     folders = service.folder_summaries()
     for f in folders:
         f["name"] = Path(f["path"]).name
+        f["last_sync"] = _last_sync(service, f["id"])
     feed: list[dict[str, Any]] = []
     for f in folders:
         try:
@@ -188,7 +199,7 @@ async def dashboard(request: Request) -> HTMLResponse:
 @router.get("/folders/{folder_id}", response_class=HTMLResponse)
 @_page
 async def folder_page(request: Request, folder_id: str, rev: str | None = None,
-                      dir: str = "") -> HTMLResponse:
+                      dir: str = "", cursor: str | None = None) -> HTMLResponse:
     service = _ctx(request).service
     folder = _folder(request, folder_id)
     dir_ = dir.strip("/")
@@ -205,8 +216,12 @@ async def folder_page(request: Request, folder_id: str, rev: str | None = None,
                 head_id, _ = service.tree(folder_id, None, "")
         past = head_id != commit_id
     now_paths = {e.path for e in head_entries}
-    commits, next_cursor = service.history(folder_id, None, limit=HISTORY_LIMIT)
+    commits, next_cursor = service.history(folder_id, None, limit=HISTORY_LIMIT,
+                                           cursor=cursor or None)
     at = next((c for c in commits if c.id == commit_id), None)
+    if at is None and commit_id:
+        at = next(iter(service.history(folder_id, None, limit=1,
+                                       cursor=encode_cursor(commit_id, None))[0]), None)
     rows = [{"entry": e, "name": PurePosixPath(e.path).name,
              "gone": past and e.path not in now_paths} for e in entries]
     # what the user typed stays in the box; a commit picked from the list shows short
@@ -214,8 +229,9 @@ async def folder_page(request: Request, folder_id: str, rev: str | None = None,
     at_local = datetime.fromtimestamp(at.time).strftime("%Y-%m-%dT%H:%M:%S") if at else ""
     return render(request, "folder.html", folder=folder, dir=dir_, crumbs=_crumbs(dir_),
                   rev=commit_id if past else "", commit_id=commit_id, at=at, past=past,
-                  rows=rows, commits=commits, more=next_cursor is not None,
-                  rev_text=rev_text, at_local=at_local)
+                  rows=rows, commits=commits, next_cursor=next_cursor or "",
+                  rev_text=rev_text, at_local=at_local, paged=bool(cursor),
+                  cursor=cursor or "")
 
 
 @router.get("/folders/{folder_id}/deleted", response_class=HTMLResponse)
@@ -277,16 +293,19 @@ def _preview_view(preview: dict[str, Any]) -> dict[str, Any]:
 @router.get("/folders/{folder_id}/file", response_class=HTMLResponse)
 @_page
 async def file_page(request: Request, folder_id: str, path: str, rev: str | None = None,
-                    restored: str | None = None, undo: str | None = None) -> HTMLResponse:
+                    restored: str | None = None, undo: str | None = None,
+                    cursor: str | None = None) -> HTMLResponse:
     service = _ctx(request).service
     folder = _folder(request, folder_id)
-    commits, next_cursor = service.history(folder_id, path, limit=HISTORY_LIMIT)
-    names = _paths_by_commit(path, commits)
+    commits, next_cursor = service.history(folder_id, path, limit=HISTORY_LIMIT,
+                                           cursor=cursor or None)
+    # an older page starts where the walk stopped, under the name the file had there
+    names = _paths_by_commit((decode_cursor(cursor)[1] or path) if cursor else path, commits)
     want = _rev_param(rev)
     selected = None
     if want is not None:
         selected = next((c for c in commits if c.id.startswith(want)), None)
-    elif commits:
+    elif commits and not cursor:
         selected = commits[0]
     shown_rev = selected.id if selected else want
     shown_name = names.get(selected.id, path) if selected else path
@@ -303,7 +322,8 @@ async def file_page(request: Request, folder_id: str, path: str, rev: str | None
     return render(request, "file.html", folder=folder, path=path, name=PurePosixPath(path).name,
                   versions=versions, selected=selected, shown_rev=shown_rev or "",
                   shown_name=shown_name, preview=preview, missing=missing, on_disk=on_disk,
-                  more=next_cursor is not None, restored=restored or "",
+                  next_cursor=next_cursor or "", paged=bool(cursor), cursor=cursor or "",
+                  restored=restored or "",
                   restored_commit=restored_commit, undo=undo or "")
 
 

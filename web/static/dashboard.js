@@ -139,6 +139,10 @@ function connect() {
     try { ev = JSON.parse(msg.data); } catch { return; }
     if (!ev || typeof ev !== "object") return;
     addFeed(ev);
+    if (["pushed", "received", "merged", "online"].includes(ev.kind)) {
+      const card = cardFor(ev.folder);
+      if (card) setField(card, "last_sync", timeEl(ev.time ?? Date.now() / 1000));
+    }
     refreshSoon();
   };
   for (const kind of KINDS) es.addEventListener(kind, onEvent);
