@@ -319,6 +319,11 @@ async def file_page(request: Request, folder_id: str, path: str, rev: str | None
                 for c in commits]
     on_disk = service.disk_file(folder_id, path) is not None
     restored_commit = next((c for c in commits if restored and c.id == restored), None)
+    if undo:  # a file that did not exist before the restore has no version to go back to
+        try:
+            service.file_at(folder_id, path, undo)
+        except GitsyncError:
+            undo = None
     return render(request, "file.html", folder=folder, path=path, name=PurePosixPath(path).name,
                   versions=versions, selected=selected, shown_rev=shown_rev or "",
                   shown_name=shown_name, preview=preview, missing=missing, on_disk=on_disk,

@@ -255,6 +255,11 @@ def test_live_feed_history_diff_and_restore(tmp_path: Path, visit: Visit) -> Non
         assert page.locator("img").count() == 0
         visit.shot("file-hostile")
 
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(base + "/")
+        page.locator("#live.on").wait_for()
+        visit.shot("dashboard-phone")
+
 
 def test_time_travel_and_recently_deleted(tmp_path: Path, visit: Visit) -> None:
     a, _b, _hub, _home_b = two_devices(tmp_path, {"keep.txt": "kept\n", "gone.txt": "soon gone\n"})
