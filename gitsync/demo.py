@@ -2,9 +2,14 @@
 
 It lives in its own gitsync home under the data dir (``data/demo``), so it never mixes
 with the user's real folders: a bare hub and two device folders, ``laptop`` and ``desktop``,
-seeded with a notes file and a Word report. The desktop starts as a clone of the hub. Then
-the daemon runs both devices until Ctrl-C, and a short scripted edit on the laptop shows a
-save turning into a commit on the hub.
+seeded with a notes file and a Word report. The desktop starts as a clone of the hub.
+
+Before the daemon starts, both devices edit the same line of ``notes.md`` and the same
+paragraph of ``report.docx`` as if they had been offline, and sync: the demo opens with one
+text conflict and one Word conflict waiting on the web app's conflict pages, so a newcomer
+sees a three-way resolution in the first minute. Then the daemon runs both devices until
+Ctrl-C, and a short scripted edit on the laptop shows a save turning into a commit on the
+hub.
 """
 
 from __future__ import annotations
@@ -48,7 +53,22 @@ def build_demo(paths: Paths) -> tuple[Paths, Path, Path, Path]:
     svc.sync(str(laptop))
     clone(str(hub), desktop, branch=None, progress=None)
     svc.init(str(desktop), remote=str(hub), device="desktop")
+    _make_conflicts(svc, laptop, desktop)
     return home, hub, laptop, desktop
+
+
+def _make_conflicts(svc: Service, laptop: Path, desktop: Path) -> None:
+    """Both devices change the same things "offline", then sync: two open conflicts."""
+    edits = {laptop: ("Call the plumber on Tuesday at 9", "hire a designer"),
+             desktop: ("Call the plumber on Wednesday", "hire three engineers")}
+    for device, (line, hires) in edits.items():
+        notes = (device / "notes.md").read_text()
+        (device / "notes.md").write_text(notes.replace("Call the plumber on Tuesday", line))
+        report = [p.replace("hire two engineers", hires) for p in REPORT]
+        (device / "report.docx").write_bytes(docx_bytes(report))
+    svc.sync(str(laptop))
+    svc.sync(str(desktop))  # merges the laptop's edits: both files conflict
+    svc.sync(str(laptop))  # the laptop gets the records too
 
 
 def run_demo(svc: Service, *, once: bool = False) -> int:

@@ -9,12 +9,16 @@ touches only that folder's trees.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pygit2
 from pygit2.enums import ObjectType
 
+from gitsync.gitproc import run_git
 from gitsync.model import ChangeKind, CommitInfo, FileChange
 
 #: Above this many names still to settle, changed children are found with one tree diff
@@ -49,10 +53,7 @@ class LogPage:
 
 class HistoryOps:
     _repo: pygit2.Repository
-
-    def _tree_changes(self, old: pygit2.Tree | None, new: pygit2.Tree | None
-                      ) -> list[FileChange]:  # defined by Repo
-        raise NotImplementedError
+    workdir: Path
 
     def _commit_info(self, commit: pygit2.Commit, changes: tuple[FileChange, ...]
                      ) -> CommitInfo:  # defined by Repo
@@ -127,35 +128,102 @@ class HistoryOps:
             return out
         walk = self._first_parents(commit)
         cur = next(walk)
-        cur_sub = _subtree(cur.tree, directory)
+        cur_id = _subtree_id(cur.tree, directory)
         for parent in walk:
-            if cur_sub is None:
+            if cur_id is None:
                 break
-            par_sub = _subtree(parent.tree, directory)
-            if par_sub is None:
+            par_id = _subtree_id(parent.tree, directory)
+            if par_id is None:
                 break  # the directory was made here: everything in it comes from CUR
-            if par_sub.id != cur_sub.id:
-                for name in self._changed_children(par_sub, cur_sub, todo):
+            if par_id != cur_id:
+                old = self._repo[par_id].peel(pygit2.Tree)
+                new = self._repo[cur_id].peel(pygit2.Tree)
+                for name in self._changed_children(old, new, todo):
                     out[name] = str(cur.id)
                     todo.discard(name)
                 if not todo:
                     return out
-            cur, cur_sub = parent, par_sub
+            cur, cur_id = parent, par_id
         for name in todo:  # present since the oldest commit looked at
             out[name] = str(cur.id)
         return out
 
     def _changed_children(self, old: pygit2.Tree, new: pygit2.Tree, todo: set[str]
                           ) -> set[str]:
-        if len(todo) <= LOOKUP_MAX:
+        if len(todo) <= LOOKUP_MAX or 4 * len(todo) <= len(new):
             return {n for n in todo if _child_id(old, n) != _child_id(new, n)}
-        diff = old.diff_to_tree(new)
-        found = set()
-        for d in diff.deltas:
-            for p in (d.old_file.path, d.new_file.path):
-                if p:
-                    found.add(p.split("/", 1)[0])
-        return found & todo
+        before = {e.name: e.id for e in old}
+        return {str(e.name) for e in new if e.name in todo and before.get(e.name) != e.id} \
+            | {n for n in todo if n in before and n not in new}
+
+    def _changes(self, old: pygit2.Tree | None, new: pygit2.Tree) -> list[FileChange]:
+        """What changed from OLD to NEW, files only, exact renames paired, by path.
+
+        The same answer as a libgit2 tree diff with exact rename detection, but equal
+        subtrees are skipped by id: libgit2 walks every entry of both trees, which costs
+        tens of milliseconds per commit in a folder of 100,000 files.
+        """
+        added: dict[str, str] = {}
+        removed: dict[str, str] = {}
+        modified: list[str] = []
+        stack: list[tuple[str, pygit2.Tree | None, pygit2.Tree | None]] = [("", old, new)]
+        while stack:
+            base, a, b = stack.pop()
+            left = {e.name: e for e in a} if a is not None else {}
+            right = {e.name: e for e in b} if b is not None else {}
+            for name in left.keys() | right.keys():
+                x, y = left.get(name), right.get(name)
+                if x is not None and y is not None and x.id == y.id and \
+                        x.filemode == y.filemode:
+                    continue
+                path = base + str(name)
+                xt = x is not None and x.type == ObjectType.TREE
+                yt = y is not None and y.type == ObjectType.TREE
+                if xt or yt:
+                    stack.append((path + "/",
+                                  x.peel(pygit2.Tree) if xt and x is not None else None,
+                                  y.peel(pygit2.Tree) if yt and y is not None else None))
+                if x is not None and not xt:
+                    if y is not None and not yt:
+                        modified.append(path)
+                        continue
+                    removed[path] = str(x.id)
+                if y is not None and not yt:
+                    added[path] = str(y.id)
+        by_blob: dict[str, list[str]] = {}
+        for path in sorted(removed):
+            by_blob.setdefault(removed[path], []).append(path)
+        out = [FileChange(p, ChangeKind.MODIFIED) for p in modified]
+        for path in sorted(added):
+            olds = by_blob.get(added[path])
+            if olds:
+                src = olds.pop(0)
+                del removed[src]
+                out.append(FileChange(path, ChangeKind.RENAMED, src))
+            else:
+                out.append(FileChange(path, ChangeKind.ADDED))
+        out += [FileChange(p, ChangeKind.DELETED) for p in removed]
+        return sorted(out, key=lambda c: c.path)
+
+    def _same_at(self, a: pygit2.Tree | None, b: pygit2.Tree, path: str) -> bool:
+        """Whether PATH is the same in trees A and B, reading only the trees on the way
+        whose ids differ (a path lookup would read every tree on the path, and big
+        directories cost most of a walk)."""
+        names = path.split("/")
+        ta: pygit2.Tree | None = a
+        tb: pygit2.Tree | None = b
+        for i, name in enumerate(names):
+            ea = _child(ta, name) if ta is not None else None
+            eb = _child(tb, name) if tb is not None else None
+            if ea is None or eb is None:
+                return ea is None and eb is None
+            if ea.id == eb.id:  # type: ignore[union-attr]
+                return bool(ea.filemode == eb.filemode)  # type: ignore[union-attr]
+            if i == len(names) - 1:
+                return False
+            ta = ea.peel(pygit2.Tree) if ea.type == ObjectType.TREE else None
+            tb = eb.peel(pygit2.Tree) if eb.type == ObjectType.TREE else None
+        return True
 
     # ------------------------------------------------------------------ log pages
     def log_page(self, start: str, path: str | None, limit: int) -> LogPage:
@@ -168,14 +236,12 @@ class HistoryOps:
                 return LogPage(out, str(commit.id), current)
             parent_tree = commit.parents[0].tree if commit.parent_ids else None
             if current is None:
-                changes = tuple(self._tree_changes(parent_tree, commit.tree))
+                changes = tuple(self._changes(parent_tree, commit.tree))
                 out.append(self._commit_info(commit, changes))
                 continue
-            new = _lookup_id(commit.tree, current)
-            old = _lookup_id(parent_tree, current) if parent_tree is not None else None
-            if new == old:
+            if self._same_at(parent_tree, commit.tree, current):
                 continue
-            all_changes = self._tree_changes(parent_tree, commit.tree)
+            all_changes = self._changes(parent_tree, commit.tree)
             mine = [c for c in all_changes if c.path == current]
             if not mine:
                 under = current + "/"
@@ -195,25 +261,45 @@ class HistoryOps:
     def deletions(self, start: str, since: float, *, keep: Callable[[str], bool],
                   max_commits: int = 20_000) -> list[Deletion]:
         """Files deleted by first-parent commits made at or after SINCE, newest delete first,
-        that are still absent at START; KEEP filters the paths worth listing."""
+        that are still absent at START; KEEP filters the paths worth listing.
+
+        git's log finds the deleting commits (it skips equal subtrees in C, some twenty
+        times faster than any walk here on a big folder); exact renames are not deletes.
+        """
+        args = ["log", "--first-parent", "-M100%", "--diff-filter=D", "--name-only", "-z",
+                "--format=%x01%H", "--no-ext-diff", f"--max-count={max_commits}"]
+        if since > 86400:
+            # git misreads small "@EPOCH" values: a plain UTC date is read the same anywhere.
+            when = datetime.fromtimestamp(int(since), UTC).strftime("%Y-%m-%d %H:%M:%S +0000")
+            args.append(f"--since={when}")
+        out = run_git([*args, start, "--"], cwd=self.workdir, check=True).stdout
         head_tree = self._commit(start).tree
         seen: set[str] = set()
-        out: list[Deletion] = []
-        for n, commit in enumerate(self._first_parents(start)):
-            if commit.commit_time < since or n >= max_commits or not commit.parent_ids:
-                break
-            parent = commit.parents[0]
-            changes = self._tree_changes(parent.tree, commit.tree)
-            gone = [c.path for c in changes if c.kind == ChangeKind.DELETED]
-            gone = [p for p in gone if p not in seen and keep(p)
+        found: list[Deletion] = []
+        for record in out.split(b"\x01")[1:]:
+            head, _, names = record.partition(b"\n")
+            commit_id = head.strip(b"\0\n").decode()
+            paths = [os.fsdecode(n).strip("\n") for n in names.split(b"\0")]
+            gone = [p for p in paths if p and p not in seen and keep(p)
                     and _lookup(head_tree, p) is None]
             if not gone:
                 continue
-            info = self._commit_info(commit, tuple(changes))
+            commit = self._commit(commit_id)
+            if not commit.parent_ids:
+                continue
+            info = self._commit_info(commit, tuple(self._changes(commit.parents[0].tree,
+                                                                 commit.tree)))
             for p in gone:
                 seen.add(p)
-                out.append(Deletion(p, info, str(parent.id)))
-        return out
+                found.append(Deletion(p, info, str(commit.parent_ids[0])))
+        return found
+
+
+def _child(tree: pygit2.Tree, name: str) -> pygit2.Object | None:
+    try:
+        return tree[name]
+    except KeyError:
+        return None
 
 
 def _kind(obj_type: int, mode: int) -> str:
@@ -241,6 +327,16 @@ def _child_id(tree: pygit2.Tree, name: str) -> pygit2.Oid | None:
         return tree[name].id
     except KeyError:
         return None
+
+
+def _subtree_id(tree: pygit2.Tree, directory: str) -> pygit2.Oid | None:
+    """The id of DIRECTORY's tree, without reading that tree."""
+    if directory == "":
+        return tree.id
+    obj = _lookup(tree, directory)
+    if obj is None or obj.type != ObjectType.TREE:
+        return None
+    return obj.id
 
 
 def _subtree(tree: pygit2.Tree, directory: str) -> pygit2.Tree | None:
