@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import Request
+from fastapi.testclient import TestClient
 
+from gitsync.server.app import create_app, csrf_token
 from gitsync.server.security import CSP
 from gitsync.server.session import COOKIE, session_value
 from tests.helpers import init_folder
@@ -249,10 +252,6 @@ def test_the_guard_refuses_before_reading_the_body() -> None:
 
 
 def test_the_page_gets_the_csrf_token_for_its_scripts() -> None:
-    from fastapi import Request
-
-    from gitsync.server.app import create_app, csrf_token
-
     ctx = make_ctx()
     app = create_app(ctx)
     seen: dict[str, str] = {}
@@ -262,8 +261,6 @@ def test_the_page_gets_the_csrf_token_for_its_scripts() -> None:
         seen["helper"] = csrf_token(request)
         seen["state"] = request.state.csrf
         return {}
-
-    from fastapi.testclient import TestClient
 
     c = TestClient(app, base_url=f"http://127.0.0.1:{PORT}")
     assert c.get("/probe", headers=BEARER).status_code == 200

@@ -3,9 +3,10 @@
 Workers publish on their own threads; SSE streams wait on the server's event loop. The log
 keeps the last :data:`KEEP` events in a ring buffer under a lock, and wakes each waiting
 stream through its loop (``call_soon_threadsafe``), so a publisher never blocks on a slow
-client. Ids start at the clock's milliseconds when the log is made, so the ids of a server
-started later are larger than any an earlier one handed out: a page that resumes after a
-daemon restart gets every new event, not none.
+client. Ids follow the clock in microseconds (each at least one above the last), so the ids
+of a server started later are larger than any an earlier one handed out: a page that
+resumes after a daemon restart gets every new event, not none. (They stay below 2**53, so
+a page's JavaScript reads them exactly.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ KEEP = 500
 class EventLog:
     def __init__(self, bus: EventBus, keep: int = KEEP) -> None:
         self._events: deque[tuple[int, Event]] = deque(maxlen=keep)
-        self._next_id = int(time.time() * 1000)
+        self._last_id = _now_us()
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._closed = False
@@ -37,15 +38,15 @@ class EventLog:
 
     def add(self, event: Event) -> None:
         with self._lock:
-            self._events.append((self._next_id, event))
-            self._next_id += 1
+            self._last_id = max(self._last_id + 1, _now_us())
+            self._events.append((self._last_id, event))
             waiters = list(self._waiters)
         for loop, ready in waiters:
             _wake(loop, ready)
 
     def last_id(self) -> int:
         with self._lock:
-            return self._next_id - 1
+            return self._last_id
 
     def since(self, last_id: int) -> list[tuple[int, Event]]:
         """Events with an id above LAST_ID that are still kept, oldest first."""
@@ -85,6 +86,10 @@ class EventLog:
             self._unsubscribe = None
         for loop, ready in waiters:
             _wake(loop, ready)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
 
 
 def _wake(loop: asyncio.AbstractEventLoop, ready: asyncio.Event) -> None:

@@ -15,18 +15,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from gitsync import errors
-from gitsync.errors import GitsyncError, PathError, RevisionError, UserError
+from gitsync.errors import GitsyncError, NotFoundError, PathError, RevisionError, UserError
 from gitsync.service import FolderBusyError
 
 logger = logging.getLogger(__name__)
 
 # Checked in order: the first class the error is an instance of decides. NotFoundError comes
 # first because a "no such file at that revision" may also be a PathError.
-_NOT_FOUND: tuple[type[GitsyncError], ...] = tuple(
-    c for c in (getattr(errors, "NotFoundError", None),) if c is not None)
 STATUSES: tuple[tuple[tuple[type[GitsyncError], ...], int, str], ...] = (
-    (_NOT_FOUND, 404, "not_found"),
+    ((NotFoundError,), 404, "not_found"),
     ((FolderBusyError,), 409, "busy"),
     ((PathError,), 400, "bad_path"),
     ((RevisionError,), 400, "bad_revision"),

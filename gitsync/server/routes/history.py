@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from gitsync.history import MAX_LIMIT
 from gitsync.server import schemas
 from gitsync.server.routes import ERRORS, service
 
@@ -21,7 +22,7 @@ RevQ = Annotated[str | None, Query(
 @router.get("/history", response_model=schemas.History)
 def history(request: Request, folder: str,
             path: Annotated[str | None, Query(description="one file or directory")] = None,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+            limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
             cursor: Annotated[str | None, Query(description="next_cursor of the previous page")
                               ] = None) -> Any:
     """Commits newest first, following renames; no path is the whole folder."""
