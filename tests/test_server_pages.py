@@ -119,3 +119,11 @@ def test_history_pages_go_back_in_steps(web: TestClient, folder: Path,
     assert "added" in older and "Newest versions" in older
     folder_first = web.get(f"/folders/{fid}").text
     assert ">Older versions<" in folder_first
+
+
+def test_sides_are_named_as_this_device_sees_them() -> None:
+    from gitsync.server.pages import _side_labels
+
+    assert _side_labels("laptop", "laptop", "desktop") == ("Mine", "Theirs")
+    assert _side_labels("laptop", "desktop", "laptop") == ("desktop", "Mine")
+    assert _side_labels("tablet", "desktop", "laptop") == ("desktop", "laptop")

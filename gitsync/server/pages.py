@@ -441,5 +441,19 @@ async def conflict_page(request: Request, folder_id: str, conflict_id: str) -> H
             s = {**s, "n": n}
         segments.append(s)
     count = int(d.get("count", n))
+    ours_dev = str(d.get("ours_device") or "")
+    theirs_dev = str(d.get("theirs_device") or "the other device")
     return render(request, "conflict.html", folder=folder, c=d, segments=segments, count=count,
-                  mine=folder["device"], theirs=d.get("theirs_device") or "the other device")
+                  labels=_side_labels(folder["device"], ours_dev, theirs_dev),
+                  ours_dev=ours_dev or folder["device"], theirs_dev=theirs_dev)
+
+
+def _side_labels(me: str, ours_dev: str, theirs_dev: str) -> tuple[str, str]:
+    """Names for the record's two sides as this device sees them. The record is shared by
+    every device: on the device that merged, ours is "Mine"; elsewhere the file holds the
+    other device's side, so the sides are named by device."""
+    if ours_dev in ("", me):
+        return "Mine", "Theirs"
+    if theirs_dev == me:
+        return ours_dev, "Mine"
+    return ours_dev, theirs_dev
