@@ -131,12 +131,14 @@ def _error_page(request: Request, e: GitsyncError) -> HTMLResponse:
 
 
 def _page(fn: Any) -> Any:
-    """A page's typed errors become an HTML error page with the status the API uses."""
+    """A page's typed errors become an HTML error page with the status the API uses. Pages
+    are plain functions: FastAPI runs them on its thread pool, so the git reads behind a page
+    never hold up the event loop (and with it the live event streams)."""
 
     @functools.wraps(fn)
-    async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTMLResponse:
+    def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTMLResponse:
         try:
-            result: HTMLResponse = await fn(request, *args, **kwargs)
+            result: HTMLResponse = fn(request, *args, **kwargs)
             return result
         except GitsyncError as e:
             return _error_page(request, e)
@@ -177,7 +179,7 @@ def _last_sync(service: Any, folder_id: str) -> float | None:
 
 @router.get("/", response_class=HTMLResponse)
 @_page
-async def dashboard(request: Request) -> HTMLResponse:
+def dashboard(request: Request) -> HTMLResponse:
     service = _ctx(request).service
     folders = service.folder_summaries()
     for f in folders:
@@ -198,8 +200,8 @@ async def dashboard(request: Request) -> HTMLResponse:
 # ----------------------------------------------------------------- folder browser
 @router.get("/folders/{folder_id}", response_class=HTMLResponse)
 @_page
-async def folder_page(request: Request, folder_id: str, rev: str | None = None,
-                      dir: str = "", cursor: str | None = None) -> HTMLResponse:
+def folder_page(request: Request, folder_id: str, rev: str | None = None,
+                dir: str = "", cursor: str | None = None) -> HTMLResponse:
     service = _ctx(request).service
     folder = _folder(request, folder_id)
     dir_ = dir.strip("/")
@@ -236,8 +238,8 @@ async def folder_page(request: Request, folder_id: str, rev: str | None = None,
 
 @router.get("/folders/{folder_id}/deleted", response_class=HTMLResponse)
 @_page
-async def deleted_page(request: Request, folder_id: str, since: str | None = None
-                       ) -> HTMLResponse:
+def deleted_page(request: Request, folder_id: str, since: str | None = None
+                 ) -> HTMLResponse:
     folder = _folder(request, folder_id)
     files = _ctx(request).service.deleted(folder_id, _rev_param(since))
     return render(request, "deleted.html", folder=folder, files=files, since=since or "")
@@ -292,9 +294,9 @@ def _preview_view(preview: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/folders/{folder_id}/file", response_class=HTMLResponse)
 @_page
-async def file_page(request: Request, folder_id: str, path: str, rev: str | None = None,
-                    restored: str | None = None, undo: str | None = None,
-                    cursor: str | None = None) -> HTMLResponse:
+def file_page(request: Request, folder_id: str, path: str, rev: str | None = None,
+              restored: str | None = None, undo: str | None = None,
+              cursor: str | None = None) -> HTMLResponse:
     service = _ctx(request).service
     folder = _folder(request, folder_id)
     commits, next_cursor = service.history(folder_id, path, limit=HISTORY_LIMIT,
@@ -311,10 +313,13 @@ async def file_page(request: Request, folder_id: str, path: str, rev: str | None
     shown_name = names.get(selected.id, path) if selected else path
     preview: dict[str, Any] | None = None
     missing = ""
-    try:
-        preview = _preview_view(service.preview(folder_id, shown_name, shown_rev))
-    except GitsyncError as e:
-        missing = str(e)
+    if selected is not None and _change_of(selected, shown_name) == "deleted":
+        missing = "This version deleted the file: pick an earlier one to see it."
+    else:
+        try:
+            preview = _preview_view(service.preview(folder_id, shown_name, shown_rev))
+        except GitsyncError as e:
+            missing = str(e)
     versions = [{"commit": c, "name": names[c.id], "change": _change_of(c, names[c.id])}
                 for c in commits]
     on_disk = service.disk_file(folder_id, path) is not None
@@ -395,8 +400,8 @@ def _docx_rows(hunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @router.get("/folders/{folder_id}/diff", response_class=HTMLResponse)
 @_page
-async def diff_page(request: Request, folder_id: str, path: str, view: str = "side"
-                    ) -> HTMLResponse:
+def diff_page(request: Request, folder_id: str, path: str, view: str = "side"
+              ) -> HTMLResponse:
     service = _ctx(request).service
     folder = _folder(request, folder_id)
     # 'from' is a Python keyword: read both ends from the query itself
@@ -420,7 +425,7 @@ async def diff_page(request: Request, folder_id: str, path: str, view: str = "si
 # ----------------------------------------------------------------- conflicts
 @router.get("/conflicts", response_class=HTMLResponse)
 @_page
-async def conflicts_page(request: Request) -> HTMLResponse:
+def conflicts_page(request: Request) -> HTMLResponse:
     groups = []
     for fc, records in _ctx(request).service.conflict_list():
         groups.append({"id": folder_key(fc.path), "name": Path(fc.path).name,
@@ -431,7 +436,7 @@ async def conflicts_page(request: Request) -> HTMLResponse:
 
 @router.get("/folders/{folder_id}/conflicts/{conflict_id}", response_class=HTMLResponse)
 @_page
-async def conflict_page(request: Request, folder_id: str, conflict_id: str) -> HTMLResponse:
+def conflict_page(request: Request, folder_id: str, conflict_id: str) -> HTMLResponse:
     folder = _folder(request, folder_id)
     d = _ctx(request).service.conflict_detail(folder_id, conflict_id)
     segments, n = [], 0
