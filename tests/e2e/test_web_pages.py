@@ -419,3 +419,54 @@ def test_conflicts_text_by_hunk_and_docx(tmp_path: Path, visit: Visit) -> None:
         expect(lambda: page.reload() is not None and
                page.locator("ul.conflicts li").count() == 0, "no conflict is left", 30)
         visit.shot("conflicts-none")
+
+
+def word_report(budget: str) -> bytes:
+    """A document with what the preview renders: a heading, bold and italic runs, a bulleted
+    list and a table."""
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Quarterly report", level=1)
+    p = d.add_paragraph("The budget is ")
+    p.add_run(budget).bold = True
+    p.add_run(" for now.").italic = True
+    d.add_paragraph("first point", style="List Bullet")
+    d.add_paragraph("second point", style="List Bullet")
+    t = d.add_table(rows=2, cols=2)
+    for i, row in enumerate([["Item", "Cost"], ["Paper", "12"]]):
+        for j, text in enumerate(row):
+            t.cell(i, j).text = text
+    return docx_builders.save(d)
+
+
+def test_word_document_history_preview_and_diff(tmp_path: Path, visit: Visit) -> None:
+    a, _b, _hub, _home_b = two_devices(tmp_path, {"keep.txt": "x\n"})
+    (a / "report.docx").write_bytes(word_report("ten thousand"))
+    assert run_cli("sync", str(a))[0] == 0
+    with web_daemon(tmp_path):
+        base = log_in(visit)
+        page = visit.page
+        (a / "report.docx").write_bytes(word_report("twelve thousand"))
+        page.locator("#feed li", has_text="laptop edited report.docx").first.wait_for()
+        page.goto(base + folder_href(visit, "A"))
+        page.locator("table.files a.file", has_text="report.docx").click()
+        doc = page.locator(".doc")
+        assert doc.locator("h2").inner_text() == "Quarterly report"
+        assert doc.locator("strong").inner_text() == "twelve thousand"
+        assert doc.locator("em").inner_text() == " for now."
+        assert doc.locator("ul li").all_inner_texts() == ["first point", "second point"]
+        assert doc.locator("table td").all_inner_texts() == ["Item", "Cost", "Paper", "12"]
+        visit.shot("word-history")
+        versions = page.locator("table.timeline tbody tr:not(.disk)")
+        versions.nth(1).locator('input[name="from"]').check()
+        versions.nth(0).locator('input[name="to"]').check()
+        page.get_by_role("button", name="Compare the two picked versions").click()
+        change = page.locator("ol.dchanges li").first
+        assert "paragraph changed" in change.locator(".kind").inner_text()
+        assert "ten" in change.locator(".left del").inner_text()
+        assert "twelve" in change.locator(".right ins").inner_text()
+        visit.shot("word-diff")
+        page.get_by_role("link", name="Inline").click()
+        page.locator("ol.dchanges.view-inline").wait_for()
+        visit.shot("word-diff-inline")
