@@ -122,7 +122,19 @@ class Visit:
         self.problems.append(f"dialog: {dialog.message}")
         dialog.dismiss()
 
+    def unlabelled(self) -> list[str]:
+        """Controls without an accessible name (every control must be labelled)."""
+        return list(self.page.evaluate("""() => [...document.querySelectorAll(
+            'input:not([type=hidden]), textarea, select, button, a[href]')].filter((el) => {
+              if (el.closest('[hidden]')) return false;
+              const named = el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+              if (named) return false;
+              if (el.labels && el.labels.length) return false;
+              return !(el.textContent || '').trim();
+            }).map((el) => el.outerHTML.slice(0, 120))"""))
+
     def shot(self, name: str) -> Path:
+        assert self.unlabelled() == [], name
         self.shots.mkdir(parents=True, exist_ok=True)
         path = self.shots / f"{self.prefix}-{name}.png"
         self.page.evaluate("window.scrollTo(0, 0)")
@@ -383,11 +395,20 @@ def test_conflicts_text_by_hunk_and_docx(tmp_path: Path, visit: Visit) -> None:
         page.locator("ul.conflicts a", has_text="todo.txt").click()
         hunk = page.locator("fieldset.hunk[data-index]").first
         assert page.locator(".counter").inner_text() == "0 of 1 decided"
-        hunk.get_by_label("Both").check()
+        # by keyboard alone: choose "Both", move on to the result, type, save
+        hunk.get_by_label("Both").focus()
+        page.keyboard.press("Space")
         assert hunk.locator("textarea").input_value() == "eggs laptop\neggs desktop\n"
-        hunk.locator("textarea").fill("eggs, a dozen\n")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Control+A")
+        page.keyboard.type("eggs, a dozen\n")
+        assert hunk.locator("textarea").input_value() == "eggs, a dozen\n"
         assert page.locator(".counter").inner_text() == "1 of 1 decided"
-        page.get_by_role("button", name="Save resolution").click()
+        page.keyboard.press("Tab")  # Preview result
+        page.keyboard.press("Enter")
+        assert page.locator("#preview-text").inner_text() == "milk\neggs, a dozen\n"
+        page.keyboard.press("Tab")  # Save resolution
+        page.keyboard.press("Enter")
         page.locator("#save-result", has_text="Saved as version").wait_for()
         for d in (a, b):
             expect(lambda d=d: (d / "todo.txt").read_text() == "milk\neggs, a dozen\n",
