@@ -494,11 +494,15 @@ def cmd_web(a: argparse.Namespace) -> int:
     token = read_or_create_token(paths)
     daemon = running_daemon_pid(paths)
     where = read_address(paths) if daemon is not None else None
+    host = "127.0.0.1"
     if where is not None and where.get("pid") == daemon and isinstance(where.get("port"), int):
         port = int(str(where["port"]))
+        if isinstance(where.get("host"), str) and where["host"] not in ("0.0.0.0", "::"):
+            host = str(where["host"])  # started with --listen: only that address answers
     else:
+        where = None
         port = int(load_config(paths).effective(None)["port"])
-    url = login_url(token, port)
+    url = login_url(token, port, host)
     _out(url)
     if daemon is None:
         _out("gitsync is not running here: start 'gitsync run' for this link to answer.")
@@ -567,9 +571,9 @@ def _args_run(sp: Parser) -> None:
     sp.add_argument("--no-web", action="store_true",
                     help="do not start the local web server")
     sp.add_argument("--listen", metavar="ADDR",
-                    help="serve the web pages on ADDR instead of 127.0.0.1 (for example a "
-                         "LAN address; pages are then reachable from other machines, still "
-                         "only with the token)")
+                    help="serve the web pages on ADDR, an address of this machine (for "
+                         "example its LAN address), instead of 127.0.0.1: other machines can "
+                         "then reach them, still only with the token; prints a warning")
 
 
 def _args_dir(sp: Parser) -> None:

@@ -161,6 +161,11 @@ class Daemon:
     def stop(self) -> None:
         self.stop_event.set()
 
+    @property
+    def web_port(self) -> int | None:
+        """The port the web pages answer on, or None when they are off or failed to start."""
+        return self._web_server.port if self._web_server is not None else None
+
     def _start_web(self) -> None:
         from gitsync.server.runner import start_web
 

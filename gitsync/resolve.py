@@ -200,8 +200,8 @@ def settled_content(repo: Repo, rec: ConflictRecord, *, take: str | None = None,
     Text: the result is rebuilt from the conflict's segments (see gitsync.merge.segments),
     so what merged cleanly stays and each conflict gets the chosen lines ("both": ours'
     lines then theirs'). A .docx whose conflicts are tracked changes: "theirs" accepts the
-    other device's changes, "ours" rejects them, "both" keeps them for Word; per-conflict
-    choices are taken only when they all agree.
+    other device's changes, "ours" rejects them, "both" keeps them for Word, and so per
+    conflict while the document is as the merge wrote it (see _settle_docx_each).
     """
     given = [x is not None for x in (take, hunks, content)]
     if sum(given) != 1:
@@ -273,14 +273,13 @@ def _settle_docx(repo: Repo, rec: ConflictRecord, take: str | None, choices: dic
                  texts: dict[int, str]) -> tuple[bytes | None, str, str]:
     if take is None:
         picked = set(choices.values())
-        if texts or len(picked) != 1 or "base" in picked:
-            raise UserError(
-                "a Word document's conflicts are settled all one way here",
-                hint="take ours, theirs or both (both keeps them as tracked changes to "
-                     "settle in Word), or upload the finished document")
-        covered = set(choices)
-        if rec.hunks and covered != set(range(len(rec.hunks))):
+        if texts or "base" in picked:
+            raise UserError("a Word document's conflicts are taken from one side or both",
+                            hint="or upload the finished document")
+        if rec.hunks and set(choices) != set(range(len(rec.hunks))):
             raise UserError("decide every conflict of the document, or take one side")
+        if len(picked) > 1:
+            return _settle_docx_each(repo, rec, [choices[i] for i in sorted(choices)])
         take = picked.pop()
     if take == "both":
         if not rec.in_document:
@@ -303,6 +302,36 @@ def _settle_docx(repo: Repo, rec: ConflictRecord, take: str | None, choices: dic
                         hint="open it in Word, or upload the finished document") from e
     label = "kept this version" if take == "ours" else f"took {rec.theirs_device}'s version"
     return data, label, take
+
+
+def _settle_docx_each(repo: Repo, rec: ConflictRecord, choices: list[str]
+                      ) -> tuple[bytes, str, str]:
+    """Per-conflict choices for a document whose conflicts are tracked changes. The
+    conflicts are told apart by the ids the merge gave them, which holds only while the
+    document is exactly what the merge wrote: that is checked by merging again (the merge
+    is deterministic); otherwise the choices are refused rather than applied to the wrong
+    paragraphs."""
+    from gitsync.merge.docx import merge_docx
+    from gitsync.merge.docx.review import settle_each
+
+    refuse = UserError(f"{rec.path} cannot be settled conflict by conflict here",
+                       hint="take one side for all (both keeps the tracked changes for "
+                            "Word), or upload the finished document")
+    current = _current(repo, rec.path)
+    ours, theirs = _blob(repo, rec.ours), _blob(repo, rec.theirs)
+    if not rec.in_document or current is None or ours is None or theirs is None:
+        raise refuse
+    try:
+        again = merge_docx(_blob(repo, rec.base), ours, theirs, ours_label=rec.ours_device,
+                           theirs_label=rec.theirs_device)
+        if again.data != current or len(again.conflicts) != len(choices):
+            raise refuse
+        data = settle_each(current, rec.theirs_device, choices)
+    except MergeError as e:
+        raise refuse from e
+    if data is None:
+        raise refuse
+    return data, f"decided {len(choices)} conflict(s) one by one", "hunks"
 
 
 def _theirs_whole(repo: Repo, rec: ConflictRecord) -> bytes:

@@ -304,3 +304,38 @@ def test_resolve_with_full_content_and_by_side(tmp_path: Path, c: TestClient) ->
     assert git(a, "show", "HEAD:two.txt") == "two.txt mine\n"
     assert c.get(api(a, "conflicts")).json() == {"conflicts": []}
     assert git(a, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_a_word_conflict_through_the_api(tmp_path: Path, c: TestClient) -> None:
+    from tests import docx_builders as db
+    from tests.sync_helpers import docx_lines, make_net, sync
+
+    base = db.numbered(6)
+    net = make_net(tmp_path, {"r.docx": base}, n=2)
+    a, b = net["A"], net["B"]
+    laptop, desktop = base, base
+    for i in (1, 4):
+        laptop = db.edit(laptop, db.set_para(i, f"Laptop {i}."))
+        desktop = db.edit(desktop, db.set_para(i, f"Desktop {i}."))
+    (a / "r.docx").write_bytes(laptop)
+    sync(a)
+    (b / "r.docx").write_bytes(desktop)
+    sync(b, expect=1)
+    [rec] = c.get(api(b, "conflicts")).json()["conflicts"]
+    d = c.get(api(b, f"conflicts/{rec['id']}"))
+    assert d.status_code == 200, d.text
+    detail = d.json()
+    assert detail["docx"] is True and detail["count"] == 2
+    assert [(s["ours"], s["theirs"]) for s in detail["segments"]] == [
+        ("Desktop 1.", "Laptop 1."), ("Desktop 4.", "Laptop 4.")]
+    preview = c.get(api(b, "preview"), params={"path": "r.docx"}).json()
+    assert preview["kind"] == "docx" and preview["blocks"]
+    r = c.post(api(b, f"conflicts/{rec['id']}/resolve"),
+               json={"hunks": [{"index": 0, "take": "theirs"}, {"index": 1, "take": "ours"}]},
+               headers=write_headers())
+    assert r.status_code == 200, r.text
+    lines = docx_lines(b / "r.docx")
+    assert (lines[1], lines[4]) == ("Laptop 1.", "Desktop 4.")
+    diff = c.get(api(b, "diff"), params={"path": "r.docx", "from": "HEAD~1", "to": "HEAD"})
+    assert diff.status_code == 200 and diff.json()["kind"] == "docx", diff.text
+    assert git(b, "status", "--porcelain") == ""

@@ -51,7 +51,8 @@ def test_every_failure_has_the_one_shape_and_its_status(docs: Path,
         ("wrong method", lambda: c.delete("/api/folders"), 405, "method_not_allowed"),
         ("not logged in", lambda: client().get("/api/folders"), 401, "unauthorized"),
         ("cross-site write", lambda: client().post(
-            "/api/folders/x/sync", cookies={"gitsync_session": "x"}), 401, "unauthorized"),
+            "/api/folders/x/sync", headers={"Cookie": "gitsync_session=x"}), 401,
+         "unauthorized"),
         ("bad host", lambda: c.get("/api/folders", headers={"Host": "evil.com"}), 400,
          "bad_host"),
     ]

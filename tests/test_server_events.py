@@ -142,6 +142,15 @@ def test_ids_of_a_later_server_are_above_an_earlier_ones() -> None:
     second.close()
 
 
+def test_event_data_that_json_cannot_encode_is_sent_as_text() -> None:
+    from pathlib import Path
+
+    text = events_route.format_event(1, Event("committed", "f", "m",
+                                              data={"path": Path("/x/y"), "when": {1, 2}}))
+    data = json.loads(text.split("data: ", 1)[1])
+    assert data["data"]["path"] == "/x/y"
+
+
 def test_an_event_kind_cannot_forge_fields() -> None:
     text = events_route.format_event(7, Event("x\ndata: forged\n\nid: 1", "f", "m"))
     assert text.count("\n\n") == 1 and text.endswith("\n\n")

@@ -108,6 +108,15 @@ def test_a_forged_or_stale_cookie_is_refused() -> None:
         assert c.get("/api/folders").status_code == 401, value
 
 
+def test_the_session_survives_other_local_apps_cookies() -> None:
+    # Cookies are kept per host, not per port: another app on 127.0.0.1 adds its own, in
+    # forms a strict parser rejects.
+    c = client()
+    header = (f'other="unterminated; theme={{"dark":true}}; {COOKIE}={session_value(TOKEN)}; '
+              "x=[1,2]")
+    assert c.get("/api/folders", headers={"Cookie": header}).status_code == 200
+
+
 def test_tokens_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     import hmac
 
@@ -292,6 +301,7 @@ def test_every_response_carries_the_security_headers(folder: Path) -> None:
         assert r.headers["referrer-policy"] == "no-referrer"
         assert r.headers["x-frame-options"] == "DENY"
         assert not any(h.lower().startswith("access-control-") for h in r.headers)
+        assert r.headers["cache-control"] == "no-store"
 
 
 def test_no_cors_preflight_is_granted() -> None:
@@ -303,3 +313,16 @@ def test_no_cors_preflight_is_granted() -> None:
     assert not any(h.lower().startswith("access-control-") for h in r.headers)
     r = c.get("/api/folders", headers={**BEARER, "Origin": "https://evil.com"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_static_files_need_the_session_and_carry_the_headers(tmp_path: Path) -> None:
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "app.css").write_text("body { margin: 0 }\n")
+    c = client(make_ctx(web_dir=tmp_path))
+    assert c.get("/static/app.css").status_code == 401
+    r = c.get("/static/app.css", headers=BEARER)
+    assert r.status_code == 200 and r.text == "body { margin: 0 }\n"
+    assert r.headers["content-security-policy"] == CSP
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["cache-control"] == "no-cache"
+    assert c.get("/static/../pyproject.toml", headers=BEARER).status_code == 404

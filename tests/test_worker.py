@@ -164,3 +164,56 @@ def test_a_storm_of_rescan_requests_is_one_scan(folder: tuple[Path, Path],
     worker.request_rescan()  # a later overflow is scanned again
     worker.run_pending()
     assert len(scans) == 2
+
+
+def test_a_paused_folder_records_saves_and_commits_them_on_resume(
+        folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock,
+        events: list[Event]) -> None:
+    from gitsync.operations import OPERATIONS
+
+    d, hub = folder
+    worker.run_pending()
+    before = commit_count(d)
+    tip = hub_tip(hub)
+    worker.call(OPERATIONS["pause"].run)
+    worker.run_pending()
+    assert worker.state.state == "paused" and worker.state.reason == "paused by you"
+    (d / "notes.txt").write_text("saved while paused\n")
+    worker._on_fs_event("notes.txt", False)
+    for _ in range(5):
+        clock.advance(30)
+        worker.run_pending()
+    assert commit_count(d) == before and hub_tip(hub) == tip
+    assert "notes.txt" in worker.debouncer.paths  # recorded, to be committed on resume
+    assert any(e.kind == "paused" and not e.needs_user for e in events)
+    worker.call(OPERATIONS["resume"].run)
+    worker.run_pending()
+    assert git(d, "show", "HEAD:notes.txt") == "saved while paused\n"
+    assert hub_tip(hub) == git(d, "rev-parse", "HEAD").strip()
+    assert worker.state.state == "watching"
+
+
+def test_a_pause_outlives_the_worker(folder: tuple[Path, Path], worker: FolderWorker,
+                                     clock: FakeClock) -> None:
+    from gitsync.operations import OPERATIONS
+
+    d, _hub = folder
+    worker.call(OPERATIONS["pause"].run)
+    worker.run_pending()
+    worker.close()
+    (d / "notes.txt").write_text("saved while stopped and paused\n")
+    paths = Paths.discover()
+    config = load_config(paths)
+    fc = config.folders[str(d)]
+    again = FolderWorker(fc, config.effective(fc), paths, EventBus(), clock=clock, watch=False)
+    before = commit_count(d)
+    assert again.open()
+    try:
+        again.run_pending()
+        assert again.state.state == "paused" and commit_count(d) == before
+        again.call(OPERATIONS["resume"].run)
+        again.run_pending()
+        assert git(d, "show", "HEAD:notes.txt") == "saved while stopped and paused\n"
+    finally:
+        again.close()
+    assert worker.owner.try_acquire()  # let the fixture's close() release cleanly

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from typing import Any
 
 import uvicorn
@@ -64,8 +65,10 @@ class WebServer:
         self.host = host
         self.sock = sock
         self.app = create_app(ctx)
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                proxy_headers=False, server_header=False,
+        # log_config=None: uvicorn's own records go through the daemon's handlers (its log
+        # file), not a console handler of uvicorn's; warnings and errors only.
+        config = uvicorn.Config(self.app, log_config=None, log_level="warning",
+                                access_log=False, proxy_headers=False, server_header=False,
                                 timeout_graceful_shutdown=3, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._serve, name="gitsync-web", daemon=True)
@@ -81,12 +84,12 @@ class WebServer:
             logger.exception("web: the server stopped; syncing goes on without the web pages")
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start serving; returns once the server accepts connections (or gave up)."""
         self.thread.start()
-        deadline = threading.Event()
-        for _ in range(int(timeout / 0.02)):
-            if self.server.started or not self.thread.is_alive():
-                break
-            deadline.wait(0.02)
+        deadline = time.monotonic() + timeout
+        while not self.server.started and self.thread.is_alive() \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def stop(self) -> None:
         self.app.state.events.close()  # ends every SSE stream, so no connection lingers

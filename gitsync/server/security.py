@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from http.cookies import SimpleCookie
 from typing import Any
 
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitsync.server import failures
@@ -71,6 +71,7 @@ class Guard:
                 await send({"type": "websocket.close", "code": 1008})
             return
         started = False
+        static = scope.get("path", "").startswith("/static/")
 
         async def send_secured(message: Message) -> None:
             nonlocal started
@@ -80,7 +81,9 @@ class Guard:
                            if k.lower() not in _OURS]
                 headers.extend(SECURITY_HEADERS)
                 if not any(k.lower() == b"cache-control" for k, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
+                    # Answers hold the user's files and history: never kept on disk. Our
+                    # own static files may be, checked again on each use.
+                    headers.append((b"cache-control", b"no-cache" if static else b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -140,15 +143,10 @@ class Guard:
                 return "bearer"
             return None
         cookie = headers.get("cookie")
-        if cookie:
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(cookie)
-            except Exception:
-                return None
-            morsel = jar.get(COOKIE)
-            if morsel is not None and same(morsel.value, self.session):
-                return "cookie"
+        # Lenient parsing: cookies are per host, not per port, so the header also carries
+        # whatever other local web apps set for 127.0.0.1, which may not parse strictly.
+        if cookie and same(cookie_parser(cookie).get(COOKIE), self.session):
+            return "cookie"
         return None
 
 

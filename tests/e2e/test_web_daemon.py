@@ -154,9 +154,11 @@ def test_no_web_serves_nothing_and_listen_warns(tmp_path: Path, docs: Path) -> N
     with web_daemon(tmp_path, "--port", str(port), "--listen", "127.0.0.2") as d:
         warnings = [ln for ln in d.output().splitlines() if "--listen" in ln]
         assert len(warnings) == 1 and "127.0.0.2" in warnings[0]
-        token = read_or_create_token(Paths.discover())
-        r = httpx.get(f"http://127.0.0.2:{port}/api/folders",
-                      headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        [url] = run_proc("web", "--no-open").stdout.splitlines()
+        assert url.startswith(f"http://127.0.0.2:{port}/login?token=")
+        with httpx.Client(timeout=10) as h:
+            assert h.get(url).status_code == 303
+            r = h.get(f"http://127.0.0.2:{port}/api/folders")
         assert r.status_code == 200 and len(r.json()["folders"]) == 1
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/api/folders", timeout=2)

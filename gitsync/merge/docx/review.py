@@ -10,11 +10,16 @@ the merger's own comments go. Pure: bytes in, bytes out.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
+
 from lxml import etree
 
 from gitsync.merge.docx.limits import DEFAULT_LIMITS, DocxLimits
 from gitsync.merge.docx.ooxml import (
     W_AUTHOR,
+    W_BOOKMARK_END,
+    W_BOOKMARK_START,
     W_COMMENT,
     W_COMMENT_RANGE_END,
     W_COMMENT_RANGE_START,
@@ -34,41 +39,112 @@ from gitsync.merge.docx.ooxml import (
     W_TR,
     W_TRPR,
 )
-from gitsync.merge.docx.package import parse_xml, read_package, serialize_xml, write_package
+from gitsync.merge.docx.package import (
+    Package,
+    parse_xml,
+    read_package,
+    serialize_xml,
+    write_package,
+)
 
 MERGER_COMMENT = "gitsync merge:"
+COMMENTS_PART = "word/comments.xml"
+
+#: For one revision element: True accepts it, False rejects it, None leaves it tracked.
+Decide = Callable[[etree._Element], bool | None]
 
 
 def settle_revisions(data: bytes, author: str, *, accept: bool,
                      limits: DocxLimits | None = None) -> bytes:
     """DATA with every tracked change by AUTHOR accepted (or rejected) and the merger's
     comments on them removed."""
+    return _settled(data, author, lambda _el: accept, lambda _cid: True, limits)
+
+
+def settle_each(data: bytes, author: str, choices: list[str],
+                limits: DocxLimits | None = None) -> bytes | None:
+    """DATA with conflict K settled by CHOICES[K]: "theirs" accepts AUTHOR's tracked
+    changes of that conflict, "ours" rejects them, "both" leaves them (and their comment)
+    for Word.
+
+    Conflicts are told apart by ids: a merge numbers each conflict's comment, then its
+    revisions, from one counter, conflict after conflict (see :class:`tracked.Tracker`).
+    So this holds only for a document exactly as the merger wrote it, every conflict with
+    its comment; None when the document does not fit that (the caller falls back).
+    """
+    lim = limits or DEFAULT_LIMITS
+    pkg = read_package(data, lim)
+    starts = sorted(int(c) for c in _merger_comments(pkg, author, lim) if c.isdigit())
+    if len(starts) != len(choices):
+        return None
+    ids = [_num(el.get(W_ID, "")) for _name, root in _parts(pkg, lim)
+           for el in root.iter(W_INS, W_DEL) if el.get(W_AUTHOR) == author]
+    if not starts or any(i <= starts[0] for i in ids):  # also unnumbered (-1) ones
+        return None
+
+    def group(i: int) -> int:
+        return bisect_right(starts, i) - 1
+
+    def decide(el: etree._Element) -> bool | None:
+        choice = choices[group(_num(el.get(W_ID, "")))]
+        return None if choice == "both" else choice == "theirs"
+
+    def drop_comment(cid: str) -> bool:
+        return cid.isdigit() and choices[group(int(cid))] != "both"
+
+    return _settled(data, author, decide, drop_comment, limits)
+
+
+def _num(text: str) -> int:
+    return int(text) if text.isdigit() and len(text) < 12 else -1
+
+
+def _merger_comments(pkg: Package, author: str, lim: DocxLimits) -> list[str]:
+    if COMMENTS_PART not in pkg.parts:
+        return []
+    root = parse_xml(pkg.parts[COMMENTS_PART], COMMENTS_PART, lim)
+    return [c.get(W_ID, "") for c in root.iter(W_COMMENT) if _is_merger_comment(c, author)]
+
+
+def _is_merger_comment(c: etree._Element, author: str) -> bool:
+    text = "".join(t.text or "" for t in c.iter(W_T))
+    return c.get(W_AUTHOR) == author and text.startswith(MERGER_COMMENT)
+
+
+def _parts(pkg: Package, lim: DocxLimits) -> Iterator[tuple[str, etree._Element]]:
+    for name, raw in pkg.parts.items():
+        if name.startswith("word/") and name.endswith(".xml") and name != COMMENTS_PART \
+                and b"w:author" in raw:
+            yield name, parse_xml(raw, name, lim)
+
+
+def _settled(data: bytes, author: str, decide: Decide, drop_comment: Callable[[str], bool],
+             limits: DocxLimits | None) -> bytes:
     lim = limits or DEFAULT_LIMITS
     pkg = read_package(data, lim)
     out = pkg.copy()
-    comments_part = "word/comments.xml"
     dropped: set[str] = set()
-    if comments_part in pkg.parts:
-        root = parse_xml(pkg.parts[comments_part], comments_part, lim)
+    if COMMENTS_PART in pkg.parts:
+        root = parse_xml(pkg.parts[COMMENTS_PART], COMMENTS_PART, lim)
         for c in list(root.iter(W_COMMENT)):
-            text = "".join(t.text or "" for t in c.iter(W_T))
-            if c.get(W_AUTHOR) == author and text.startswith(MERGER_COMMENT):
-                dropped.add(c.get(W_ID, ""))
+            cid = c.get(W_ID, "")
+            if _is_merger_comment(c, author) and drop_comment(cid):
+                dropped.add(cid)
                 _remove(c)
         if dropped:
-            out.parts[comments_part] = serialize_xml(root)
+            out.parts[COMMENTS_PART] = serialize_xml(root)
     for name, raw in pkg.parts.items():
-        if not (name.startswith("word/") and name.endswith(".xml")) or name == comments_part:
+        if not (name.startswith("word/") and name.endswith(".xml")) or name == COMMENTS_PART:
             continue
         if b"w:author" not in raw and not dropped:
             continue
         root = parse_xml(raw, name, lim)
-        if _settle(root, author, accept, dropped):
+        if _settle(root, author, decide, dropped):
             out.parts[name] = serialize_xml(root)
     return write_package(out, [pkg])
 
 
-def _settle(root: etree._Element, author: str, accept: bool, dropped: set[str]) -> bool:
+def _settle(root: etree._Element, author: str, decide: Decide, dropped: set[str]) -> bool:
     changed = False
     for el in list(root.iter(W_COMMENT_RANGE_START, W_COMMENT_RANGE_END, W_COMMENT_REFERENCE)):
         if el.get(W_ID) in dropped:
@@ -87,17 +163,28 @@ def _settle(root: etree._Element, author: str, accept: bool, dropped: set[str]) 
         if holder is None or holder.tag not in (W_RPR, W_TRPR):
             continue
         block = holder.getparent()
-        if holder.tag == W_RPR and block is not None and block.tag == W_PPR:
+        if holder.tag == W_RPR:
+            if block is None or block.tag != W_PPR:
+                continue  # a run's own properties, not a paragraph mark
             block = block.getparent()
-        elif holder.tag == W_RPR:
-            continue  # a run property change, not a paragraph mark
+        accept = decide(mark)
+        if accept is None:
+            continue
         changed = True
-        goes = (mark.tag == W_INS) != accept  # rejected insertion, accepted deletion
+        goes = (mark.tag == W_INS) != accept  # a rejected insertion, an accepted deletion
         _remove(mark)
-        if goes and block is not None and block.tag in (W_P, W_TR):
+        if not goes or block is None:
+            continue
+        if block.tag == W_TR or (block.tag == W_P and
+                                 _all_dropped(block, author, accept, decide)):
             _remove(block)
     for wrapper in list(root.iter(W_INS, W_DEL)):
         if wrapper.get(W_AUTHOR) != author or wrapper.getparent() is None:
+            continue
+        if wrapper.getparent().tag in (W_RPR, W_TRPR):
+            continue  # a mark left for Word
+        accept = decide(wrapper)
+        if accept is None:
             continue
         changed = True
         keep = (wrapper.tag == W_INS) == accept
@@ -112,6 +199,23 @@ def _settle(root: etree._Element, author: str, accept: bool, dropped: set[str]) 
         if not any(c.tag == W_TR for c in tbl) and tbl.getparent() is not None:
             _remove(tbl)
     return changed
+
+
+def _all_dropped(p: etree._Element, author: str, accept: bool, decide: Decide) -> bool:
+    """Whether everything in paragraph P goes with AUTHOR's changes (so the paragraph
+    goes too, rather than joining the next one as Word would with leftover text)."""
+    dropped = W_DEL if accept else W_INS
+    for c in p:
+        if c.tag == W_PPR or c.tag in (W_COMMENT_RANGE_START, W_COMMENT_RANGE_END):
+            continue
+        if c.tag == dropped and c.get(W_AUTHOR) == author and decide(c) == accept:
+            continue
+        if c.tag == W_R and c.find(W_COMMENT_REFERENCE) is not None:
+            continue
+        if c.tag in (W_BOOKMARK_START, W_BOOKMARK_END):
+            continue
+        return False
+    return True
 
 
 def _unwrap(el: etree._Element) -> None:

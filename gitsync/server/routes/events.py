@@ -26,7 +26,8 @@ KEEPALIVE_S = 15.0
 
 
 def format_event(event_id: int, event: Event) -> str:
-    data = json.dumps(event.to_json(), ensure_ascii=False)
+    # default=str: a publisher's data may hold a Path or the like; the stream must not break.
+    data = json.dumps(event.to_json(), ensure_ascii=False, default=str)
     # One data line per line of JSON; json.dumps without indent has none, but a kind with a
     # newline in it must not be able to forge a field.
     kind = "".join(c for c in event.kind if c not in "\r\n")
