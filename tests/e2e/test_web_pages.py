@@ -342,6 +342,8 @@ def test_conflicts_text_by_hunk_and_docx(tmp_path: Path, visit: Visit) -> None:
     a, b, _hub, home_b = two_devices(tmp_path, {"notes.txt": text})
     (a / "report.docx").write_bytes(doc)
     (a / "todo.txt").write_text("milk\neggs\n")
+    plan = docx_builders.paras("Plan", "Meet on Monday.")
+    (a / "plan.docx").write_bytes(plan)
     assert run_cli("sync", str(a))[0] == 0
     assert run_cli("sync", str(b), home=home_b)[0] == 0
     # both devices edit the same lines (two separate hunks) and the same paragraph
@@ -355,6 +357,10 @@ def test_conflicts_text_by_hunk_and_docx(tmp_path: Path, visit: Visit) -> None:
         doc, docx_builders.set_para(1, "The budget is fifteen, says the desktop.")))
     (a / "todo.txt").write_text("milk\neggs laptop\n")
     (b / "todo.txt").write_text("milk\neggs desktop\n")
+    (a / "plan.docx").write_bytes(docx_builders.edit(
+        plan, docx_builders.set_para(1, "Meet on Tuesday.")))
+    (b / "plan.docx").write_bytes(docx_builders.edit(
+        plan, docx_builders.set_para(1, "Meet on Friday.")))
     assert run_cli("sync", str(b), home=home_b)[0] == 0
     assert run_cli("sync", str(a))[0] == 1  # the laptop merges second: conflicts
     assert run_cli("sync", str(b), home=home_b)[0] == 1
@@ -365,7 +371,7 @@ def test_conflicts_text_by_hunk_and_docx(tmp_path: Path, visit: Visit) -> None:
         page = visit.page
         page.get_by_role("link", name="Conflicts", exact=True).first.click()
         page.get_by_role("heading", name="Conflicts", exact=True).wait_for()
-        assert page.locator("ul.conflicts li").count() == 3
+        assert page.locator("ul.conflicts li").count() == 4
         visit.shot("conflicts")
 
         # the text file, hunk by hunk
@@ -441,6 +447,23 @@ def test_conflicts_text_by_hunk_and_docx(tmp_path: Path, visit: Visit) -> None:
             tb = docx_builders.texts((b / "report.docx").read_bytes())
             return ta == tb and "The budget is fifteen, says the desktop." in ta
         expect(converged, "both devices hold the desktop's paragraph", 30)
+
+        # a Word document finished in Word (here: Accept All) and uploaded
+        page.goto(base + "/conflicts")
+        page.locator("ul.conflicts a", has_text="plan.docx").click()
+        with page.expect_download() as dl:
+            page.get_by_role("link",
+                             name="Download the merged document with tracked changes").click()
+        finished = tmp_path / "plan-finished.docx"
+        finished.write_bytes(docx_builders.accept_all(Path(dl.value.path()).read_bytes()))
+        page.get_by_label("Then upload the finished document").set_input_files(str(finished))
+        page.get_by_role("button", name="Save the uploaded document").click()
+        page.locator("#save-result", has_text="Saved as version").wait_for()
+        for d in (a, b):
+            expect(lambda d=d: "Meet on Friday." in docx_builders.texts(
+                (d / "plan.docx").read_bytes()) and "Meet on Tuesday." not in
+                docx_builders.texts((d / "plan.docx").read_bytes()),
+                f"{d.name} has the finished document", 30)
         page.goto(base + "/conflicts")
         expect(lambda: page.reload() is not None and
                page.locator("ul.conflicts li").count() == 0, "no conflict is left", 30)

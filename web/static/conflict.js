@@ -96,13 +96,49 @@ document.getElementById("preview")?.addEventListener("click", () => {
 });
 
 function base64(text) {
-  const bytes = new TextEncoder().encode(text);
+  return base64Bytes(new TextEncoder().encode(text));
+}
+
+function base64Bytes(bytes) {
   let bin = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
     bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   }
   return btoa(bin);
 }
+
+const resolveUrl = () => `/api/folders/${encodeURIComponent(form.dataset.folder)}/conflicts/` +
+  `${encodeURIComponent(form.dataset.conflict)}/resolve`;
+
+function saved(c) {
+  out.replaceChildren();
+  out.append(c ? `Saved as version ${short(c.id)}: ${c.summary}. ` : "Saved. ",
+    "It syncs to every device. ");
+  const back = document.createElement("a");
+  back.href = "/conflicts";
+  back.textContent = "Back to the conflicts";
+  out.append(back);
+  form.classList.add("saved");
+  saveBtn.disabled = true;
+  say("Conflict resolved");
+}
+
+// A Word document finished in Word comes back whole.
+document.getElementById("upload-form")?.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const file = document.getElementById("upload").files[0];
+  if (!file) return;
+  const btn = e.target.querySelector("button");
+  btn.disabled = true;
+  try {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const data = await api("POST", resolveUrl(), { content_base64: base64Bytes(bytes) });
+    saved(data?.commit);
+  } catch (err) {
+    out.textContent = `Could not save: ${err.message}`;
+    btn.disabled = false;
+  }
+});
 
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -112,19 +148,8 @@ form.addEventListener("submit", async (e) => {
   else body = { hunks: hunks.map((h) => ({ index: Number(h.dataset.index), take: choice(h) })) };
   saveBtn.disabled = true;
   try {
-    const url = `/api/folders/${encodeURIComponent(form.dataset.folder)}/conflicts/` +
-      `${encodeURIComponent(form.dataset.conflict)}/resolve`;
-    const data = await api("POST", url, body);
-    const c = data?.commit;
-    out.replaceChildren();
-    out.append(c ? `Saved as version ${short(c.id)}: ${c.summary}. ` : "Saved. ",
-      "It syncs to every device. ");
-    const back = document.createElement("a");
-    back.href = "/conflicts";
-    back.textContent = "Back to the conflicts";
-    out.append(back);
-    form.classList.add("saved");
-    say("Conflict resolved");
+    const data = await api("POST", resolveUrl(), body);
+    saved(data?.commit);
   } catch (err) {
     out.textContent = `Could not save: ${err.message}`;
     saveBtn.disabled = false;
