@@ -436,6 +436,9 @@ def test_conflicts_text_by_hunk_and_docx(tmp_path: Path, visit: Visit) -> None:
         assert docx_builders.revisions(merged), "the merged document holds tracked changes"
         hunk = page.locator("fieldset.hunk[data-index]").first
         assert "fifteen" in hunk.locator('pre[data-side="theirs"]').inner_text()
+        page.get_by_text("The whole document as each side has it").click()
+        assert "The budget is fifteen, says the desktop." in \
+            page.locator("details.whole").inner_text()
         hunk.get_by_label("Theirs").check()
         visit.shot("conflict-docx")
         page.get_by_role("button", name="Save resolution").click()
