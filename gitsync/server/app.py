@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
@@ -25,11 +26,19 @@ from gitsync.server.session import csrf_value
 __all__ = ["ServerContext", "create_app", "csrf_token"]
 
 
+WEB_THREADS = 3
+
+
 def create_app(ctx: ServerContext) -> FastAPI:
     log = EventLog(ctx.bus)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Routes run on anyio's thread pool (40 threads by default). In the daemon's process
+        # every one of them competes for the GIL with the folders' workers; a burst of page
+        # loads must not delay a save on its way to the other devices, so the pages get a
+        # few threads and the workers keep their share.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WEB_THREADS
         yield
         log.close()
 
