@@ -476,12 +476,46 @@ def cmd_run(a: argparse.Namespace) -> int:
     flags = {"debounce": a.debounce, "poll": a.poll, "port": a.port,
              "max_batch_delay": a.max_batch_delay}
     _setup_daemon_logging(svc.paths, a.debug)
-    daemon = Daemon(svc.paths, flags)
+    daemon = Daemon(svc.paths, flags, web=not a.no_web, listen=a.listen)
     try:
         daemon.run(on_ready=lambda: _logger().info("gitsync %s running; Ctrl-C stops it",
                                                 __version__))
     except AlreadyRunning as e:
         _out(f"gitsync is already running for this home (pid {e.pid}); nothing to do.")
+    return EXIT_OK
+
+
+def cmd_web(a: argparse.Namespace) -> int:
+    from gitsync.config import Paths, load_config
+    from gitsync.daemon_lock import running_daemon_pid
+    from gitsync.server.session import (
+        login_url,
+        open_in_browser,
+        read_address,
+        read_or_create_token,
+    )
+
+    paths = Paths.discover()
+    token = read_or_create_token(paths)
+    daemon = running_daemon_pid(paths)
+    where = read_address(paths) if daemon is not None else None
+    host = "127.0.0.1"
+    if where is not None and where.get("pid") == daemon and isinstance(where.get("port"), int):
+        port = int(str(where["port"]))
+        if isinstance(where.get("host"), str) and where["host"] not in ("0.0.0.0", "::"):
+            host = str(where["host"])  # started with --listen: only that address answers
+    else:
+        where = None
+        port = int(load_config(paths).effective(None)["port"])
+    url = login_url(token, port, host)
+    _out(url)
+    if daemon is None:
+        _out("gitsync is not running here: start 'gitsync run' for this link to answer.")
+    elif where is None:
+        _out("The running gitsync serves no web pages (started with --no-web, or its port "
+             "was taken: see its log).")
+    if not a.no_open:
+        open_in_browser(url)
     return EXIT_OK
 
 
@@ -491,7 +525,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     svc = _service()
 
     _setup_daemon_logging(svc.paths, a.debug)
-    return run_demo(svc, once=a.no_run)
+    return run_demo(svc, once=a.no_run, open_browser=not a.no_open)
 
 
 def cmd_help(a: argparse.Namespace) -> int:
@@ -530,6 +564,10 @@ def _args_run(sp: Parser) -> None:
                         help=f"{s.help} (default {s.default})")
     sp.add_argument("--no-web", action="store_true",
                     help="do not start the local web server")
+    sp.add_argument("--listen", metavar="ADDR",
+                    help="serve the web pages on ADDR, an address of this machine (for "
+                         "example its LAN address), instead of 127.0.0.1: other machines can "
+                         "then reach them, still only with the token; prints a warning")
 
 
 def _args_dir(sp: Parser) -> None:
@@ -620,6 +658,20 @@ def _args_forget(sp: Parser) -> None:
 def _args_demo(sp: Parser) -> None:
     sp.add_argument("--no-run", action="store_true",
                     help="build the sandbox and sync it once, without staying in the foreground")
+    sp.add_argument("--no-open", action="store_true",
+                    help="print the web pages' login link without opening a browser")
+
+
+def _args_web(sp: Parser) -> None:
+    sp.epilog = (
+        "The running 'gitsync run' serves web pages on 127.0.0.1 (port 8484, or --port): "
+        "every folder's state live, each file's history with previews and word-level diffs, "
+        "the folder as it was at any time, restore, and conflicts settled side by side. "
+        "The link carries a secret token (kept in the file web-token of gitsync's state "
+        "directory, readable by you only); opening it logs the browser in. Scripts can use "
+        "the JSON API under /api/ with the header 'Authorization: Bearer TOKEN'.")
+    sp.add_argument("--no-open", action="store_true",
+                    help="only print the link, do not open a browser")
 
 
 def _args_help(sp: Parser) -> None:
@@ -649,6 +701,8 @@ COMMANDS: tuple[tuple[str, Command, str, Callable[[Parser], None]], ...] = (
      _args_docx_text),
     ("folders", cmd_folders, "list synced folders", _args_json),
     ("forget", cmd_forget, "stop syncing a folder (files and history stay)", _args_forget),
+    ("web", cmd_web, "print (and open) the link that logs your browser in to the web pages",
+     _args_web),
     ("demo", cmd_demo, "a sandbox with a hub and two devices, synced live", _args_demo),
     ("help", cmd_help, "this help, or a command's ('gitsync help CMD')", _args_help),
 )

@@ -7,6 +7,11 @@ changes), and on SIGINT/SIGTERM stops every worker, each committing what is pend
 It also listens on the local channel (``state/daemon.sock``): a CLI command that writes a
 folder (``sync``, ``restore``, ``resolve``) arrives there and is run by that folder's
 worker, so the daemon stays the folder's one writer.
+
+With ``web=True`` it also serves the web pages and the JSON API (:mod:`gitsync.server`) on
+a thread, started after the workers and stopped before them; a web request that writes
+goes through :meth:`Daemon.handle_request` like a CLI's. The server is imported only then,
+so ``--no-web`` never loads the web framework.
 """
 
 from __future__ import annotations
@@ -43,8 +48,12 @@ class NotServed(FolderError):
 
 class Daemon:
     def __init__(self, paths: Paths, flags: Mapping[str, Any] | None = None,
-                 bus: EventBus | None = None) -> None:
+                 bus: EventBus | None = None, *, web: bool = False,
+                 listen: str | None = None) -> None:
         self.paths = paths
+        self.web = web
+        self.listen = listen
+        self._web_server: Any = None
         self.flags = dict(flags or {})
         self.bus = bus or EventBus()
         self.workers: dict[str, FolderWorker] = {}
@@ -132,11 +141,14 @@ class Daemon:
                              "wait for this daemon to stop", self.paths.socket_file, e)
             if not self.workers:
                 logger.warning("no synced folders yet; register one with 'gitsync init DIR'")
+            if self.web:
+                self._start_web()
             if on_ready:
                 on_ready()
             while not self.stop_event.wait(CONFIG_CHECK_S):
                 self._reconcile()
         finally:
+            self._stop_web()
             self._channel.stop()
             logger.info("stopping: committing pending changes")
             with self._workers_lock:
@@ -148,3 +160,29 @@ class Daemon:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    @property
+    def web_port(self) -> int | None:
+        """The port the web pages answer on, or None when they are off or failed to start."""
+        return self._web_server.port if self._web_server is not None else None
+
+    def _start_web(self) -> None:
+        from gitsync.server.runner import start_web
+
+        try:
+            port = int(load_config(self.paths).effective(None, self.flags)["port"])
+        except GitsyncError as e:
+            logger.error("web: %s; syncing goes on without the web pages", e)
+            return
+        try:
+            self._web_server = start_web(self.paths, self.bus, self.handle_request, port=port,
+                                         listen=self.listen)
+        except Exception:  # the pages are an extra: syncing never stops for them
+            logger.exception("web: cannot start; syncing goes on without the web pages")
+
+    def _stop_web(self) -> None:
+        if self._web_server is not None:
+            from gitsync.server.runner import stop_web
+
+            stop_web(self.paths, self._web_server)
+            self._web_server = None

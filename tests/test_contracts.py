@@ -42,6 +42,8 @@ def test_the_tree_as_it_is_keeps_every_contract(tree: Path) -> None:
     ("merge/text.py", "import gitsync.repo", "merge engine is pure"),
     ("repo/__init__.py", "import gitsync.worker", "layers"),
     ("config.py", "import gitsync.service", "layers"),
+    ("daemon.py", "import fastapi", "only gitsync.server imports the web framework"),
+    ("service.py", "import uvicorn", "only gitsync.server imports the web framework"),
 ])
 def test_a_planted_violation_fails(tree: Path, module: str, line: str, contract: str) -> None:
     target = tree / "gitsync" / module
