@@ -203,3 +203,13 @@ def test_a_listing_out_of_time_leaves_last_changes_unknown(repo: Path) -> None:
     partial = r.last_changes(head, "", ["a.txt", "b.txt"], budget_s=0)
     assert set(partial) <= {"a.txt"}  # nothing wrong, only less
     assert all(full[k] == v for k, v in partial.items())
+
+
+def test_a_mode_change_alone_is_a_change(repo: Path) -> None:
+    commit(repo, {"run.sh": "echo hi\n", "d/x.txt": "x\n"}, "add", T0)
+    git(repo, "update-index", "--chmod=+x", "run.sh")
+    commit(repo, {}, "make it executable", T0 + 1)
+    r = Repo(repo)
+    c = r._repo[r.head_id()]
+    assert r._changes(c.parents[0].tree, c.tree) == r._tree_changes(c.parents[0].tree, c.tree)
+    assert [ch.path for ch in r.commit_info(c.id).changes] == ["run.sh"]
