@@ -12,6 +12,7 @@ import binascii
 import json
 import re
 import threading
+import time
 from collections import OrderedDict
 
 from gitsync.conflicts import RECORD_DIR
@@ -21,6 +22,10 @@ from gitsync.repo import Repo
 from gitsync.safepath import unsafe_reason
 
 MAX_LIMIT = 500
+#: Seconds a directory listing may take before it stops looking for its entries' last
+#: changes; entries not found by then show none. Only a huge directory that most commits
+#: change runs out (each version of a 100,000-entry tree costs ~40 ms just to read).
+LISTING_BUDGET_S = 0.6
 DELETED_WINDOW_S = 30 * 86400
 _HEX = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
@@ -72,23 +77,23 @@ def history(repo: Repo, path: str | None, limit: int = 50, cursor: str | None = 
     return page.commits, nxt
 
 
-class _LastChangeCache:
-    """Last-change maps by (repository, commit, directory): a commit never changes, so a
-    listing asked again (a page reload, the time slider moving back) costs nothing."""
+class _ListingCache:
+    """Listings by (repository, commit, directory): a commit never changes, so a listing
+    asked again (a page reload, the time slider moving back) costs nothing."""
 
-    def __init__(self, size: int = 128) -> None:
+    def __init__(self, size: int = 64) -> None:
         self._size = size
-        self._data: OrderedDict[tuple[str, str, str], dict[str, str]] = OrderedDict()
+        self._data: OrderedDict[tuple[str, str, str], list[TreeEntry]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str, str]) -> dict[str, str] | None:
+    def get(self, key: tuple[str, str, str]) -> list[TreeEntry] | None:
         with self._lock:
             found = self._data.get(key)
             if found is not None:
                 self._data.move_to_end(key)
             return found
 
-    def put(self, key: tuple[str, str, str], value: dict[str, str]) -> None:
+    def put(self, key: tuple[str, str, str], value: list[TreeEntry]) -> None:
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)
@@ -96,31 +101,34 @@ class _LastChangeCache:
                 self._data.popitem(last=False)
 
 
-_cache = _LastChangeCache()
+_listings = _ListingCache()
 
 
 def tree(repo: Repo, commit: str, directory: str) -> list[TreeEntry]:
-    """DIRECTORY's direct children at COMMIT, directories first, each with the commit that
-    last changed it; gitsync's own records (``.gitsync``) are left out."""
+    """DIRECTORY's direct children at COMMIT, directories first (each group in git's name
+    order), each with the commit that last changed it (None when not found within
+    ``LISTING_BUDGET_S``); gitsync's own records (``.gitsync``) are left out."""
+    key = (str(repo.gitdir), commit, directory)
+    found = _listings.get(key)
+    if found is not None:
+        return found
+    started = time.monotonic()
     entries = [e for e in repo.list_dir(commit, directory)
                if not (directory == "" and e.name == ".gitsync")]
-    key = (str(repo.gitdir), commit, directory)
-    last = _cache.get(key)
-    if last is None:
-        last = repo.last_changes(commit, directory, [e.name for e in entries])
-        _cache.put(key, last)
+    last = repo.last_changes(commit, directory, [e.name for e in entries],
+                             budget_s=max(0.05, LISTING_BUDGET_S - (time.monotonic() - started)))
     infos: dict[str, CommitInfo] = {}
-    out = []
+    for cid in set(last.values()):
+        infos[cid] = repo.commit_info(cid, with_changes=False)
     prefix = f"{directory}/" if directory else ""
-    for e in sorted(entries, key=lambda e: (e.kind != "dir", e.name.casefold(), e.name)):
-        cid = last.get(e.name)
-        info = None
-        if cid is not None:
-            info = infos.get(cid)
-            if info is None:
-                info = infos[cid] = repo.commit_info(cid, with_changes=False)
-        out.append(TreeEntry(prefix + e.name, "dir" if e.kind == "dir" else "file", e.size,
-                             info))
+    dirs: list[TreeEntry] = []
+    files: list[TreeEntry] = []
+    for e in entries:
+        last_id = last.get(e.name)
+        (dirs if e.kind == "dir" else files).append(
+            TreeEntry(prefix + e.name, e.kind, e.size, infos[last_id] if last_id else None))
+    out = dirs + files
+    _listings.put(key, out)
     return out
 
 

@@ -140,7 +140,7 @@ def conflict_view(repo: Repo, rec: ConflictRecord) -> dict[str, Any]:
                              "theirs": h.theirs, "where": h.where})
     else:
         texts = [_decoded(s) for s in sides]
-        tc = _text_conflict(sides)
+        tc = _text_conflict(sides) if rec.kind != "symlink" else None
         if tc is not None:
             segments = tc.segments()
     out["base"], out["ours"], out["theirs"] = texts
@@ -216,6 +216,9 @@ def settled_content(repo: Repo, rec: ConflictRecord, *, take: str | None = None,
         choices, texts = _hunk_choices(hunks)
     if is_docx_conflict(rec):
         return _settle_docx(repo, rec, take, choices, texts)
+    if rec.kind == "symlink" and take != "ours":
+        raise UserError(f"{rec.path} is a symbolic link on one side",
+                        hint="keep this version here, or settle it with 'gitsync resolve'")
     sides = [_blob(repo, rec.base), _blob(repo, rec.ours), _blob(repo, rec.theirs)]
     tc = _text_conflict(sides)
     if tc is None:

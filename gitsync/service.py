@@ -166,7 +166,11 @@ class Service:
             out.append(self._status_one(config, fc, daemon))
         return out
 
-    def _status_one(self, config: Config, fc: FolderConfig, daemon: int | None) -> FolderStatus:
+    def _status_one(self, config: Config, fc: FolderConfig, daemon: int | None, *,
+                    quick: bool = False) -> FolderStatus:
+        """QUICK (the dashboard, asked often): while the daemon runs, the pending saves are
+        the ones its worker reported, instead of a scan of the folder (``git status`` takes
+        a fifth of a second on 100,000 files)."""
         saved = read_state(self.paths.folder_state_file(folder_key(fc.path))) or {}
         live = daemon is not None and saved.get("pid") == daemon
         base: dict[str, Any] = dict(path=str(fc.path), device=fc.device, remote=fc.remote,
@@ -176,12 +180,16 @@ class Service:
                                 last_commit=None, pending=(),
                                 last_error=f"{fc.path} does not exist")
         repo = Repo(fc.path)
-        wanted = self._wanted(config, fc, repo)
-        pending = tuple(p for p in repo.changed_paths() if wanted(p))
         reason = repo.pause_reason()
         user_paused = is_paused(self._state_file(fc))
         if reason is None and user_paused:
             reason = USER_PAUSE_REASON
+        # A paused worker does not report the saves it holds back: scan then.
+        if quick and live and reason is None and isinstance(saved.get("pending"), list):
+            pending = tuple(str(p) for p in saved["pending"])
+        else:
+            wanted = self._wanted(config, fc, repo)
+            pending = tuple(p for p in repo.changed_paths() if wanted(p))
         limit = int(config.effective(fc)["size_limit"])
         skipped = {p: r for p, r in saved.get("skipped", {}).items()} if live else {}
         for p in pending:
@@ -355,7 +363,7 @@ class Service:
         out: list[dict[str, Any]] = []
         for fc in folder_registry.folder_for(config, None):
             try:
-                st = self._status_one(config, fc, daemon)
+                st = self._status_one(config, fc, daemon, quick=True)
             except GitsyncError as e:
                 out.append({"id": folder_key(fc.path), "path": str(fc.path),
                             "device": fc.device, "remote": fc.remote, "state": "error",

@@ -189,3 +189,27 @@ def test_the_fast_tree_diff_agrees_with_libgit2(repo: Path) -> None:
         parent = pygit_commit.parents[0].tree if pygit_commit.parents else None
         assert set(r._changes(parent, pygit_commit.tree)) == \
             set(r._tree_changes(parent, pygit_commit.tree))
+
+
+def test_a_listing_out_of_time_leaves_last_changes_unknown(repo: Path) -> None:
+    commit(repo, {"a.txt": "1\n", "b.txt": "1\n"}, "add", T0)
+    for i in range(5):
+        commit(repo, {"a.txt": f"{i}\n"}, f"edit {i}", T0 + 1 + i)
+    r = Repo(repo)
+    head = r.head_id() or ""
+    full = r.last_changes(head, "", ["a.txt", "b.txt"])
+    assert full["a.txt"] == head and full["b.txt"] == git(repo, "rev-list", "--max-parents=0",
+                                                          "HEAD").strip()
+    partial = r.last_changes(head, "", ["a.txt", "b.txt"], budget_s=0)
+    assert set(partial) <= {"a.txt"}  # nothing wrong, only less
+    assert all(full[k] == v for k, v in partial.items())
+
+
+def test_a_mode_change_alone_is_a_change(repo: Path) -> None:
+    commit(repo, {"run.sh": "echo hi\n", "d/x.txt": "x\n"}, "add", T0)
+    git(repo, "update-index", "--chmod=+x", "run.sh")
+    commit(repo, {}, "make it executable", T0 + 1)
+    r = Repo(repo)
+    c = r._repo[r.head_id()]
+    assert r._changes(c.parents[0].tree, c.tree) == r._tree_changes(c.parents[0].tree, c.tree)
+    assert [ch.path for ch in r.commit_info(c.id).changes] == ["run.sh"]

@@ -516,7 +516,7 @@ class Repo(TreeOps, HistoryOps):
         changes: tuple[FileChange, ...] = ()
         if with_changes:
             parent_tree = commit.parents[0].tree if commit.parents else None
-            changes = tuple(self._tree_changes(parent_tree, commit.tree))
+            changes = tuple(self._changes(parent_tree, commit.tree))
         return _info(commit, changes)
 
     def log(self, path: str | None = None, limit: int | None = None,
@@ -534,12 +534,12 @@ class Repo(TreeOps, HistoryOps):
                 return
             parent_tree = commit.parents[0].tree if commit.parents else None
             if current is None:
-                yield _info(commit, tuple(self._tree_changes(parent_tree, commit.tree)))
+                yield _info(commit, tuple(self._changes(parent_tree, commit.tree)))
                 count += 1
                 continue
             if not self._path_changed(commit, parent_tree, current):
                 continue
-            changes = self._tree_changes(parent_tree, commit.tree)
+            changes = self._changes(parent_tree, commit.tree)
             mine = [c for c in changes if c.path == current]
             if not mine:
                 continue
