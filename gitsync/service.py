@@ -440,6 +440,12 @@ class Service:
             raise MissingPathError(f"{rel} has no history yet", path=rel)
         return repo.read_file(commit, rel)[0]
 
+    def on_disk(self, folder_id: str, path: str) -> bool:
+        """Whether the file is on disk now (a stat, not a read: pages ask on every view)."""
+        fc, _repo = self._folder_repo(folder_id)
+        rel = check_user_path(fc.path, path)
+        return (fc.path / rel).is_file()
+
     def disk_file(self, folder_id: str, path: str) -> bytes | None:
         """The file on disk now; None when there is none."""
         fc, _repo = self._folder_repo(folder_id)

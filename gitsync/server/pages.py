@@ -322,7 +322,7 @@ def file_page(request: Request, folder_id: str, path: str, rev: str | None = Non
             missing = str(e)
     versions = [{"commit": c, "name": names[c.id], "change": _change_of(c, names[c.id])}
                 for c in commits]
-    on_disk = service.disk_file(folder_id, path) is not None
+    on_disk = service.on_disk(folder_id, path)
     restored_commit = next((c for c in commits if restored and c.id == restored), None)
     if undo:  # a file that did not exist before the restore has no version to go back to
         try:
