@@ -213,3 +213,14 @@ def test_a_mode_change_alone_is_a_change(repo: Path) -> None:
     c = r._repo[r.head_id()]
     assert r._changes(c.parents[0].tree, c.tree) == r._tree_changes(c.parents[0].tree, c.tree)
     assert [ch.path for ch in r.commit_info(c.id).changes] == ["run.sh"]
+
+
+def test_a_mode_change_beside_an_edit_in_the_same_directory_is_listed(repo: Path) -> None:
+    commit(repo, {"run.sh": "echo hi\n", "notes.txt": "a\n"}, "add", T0)
+    git(repo, "update-index", "--chmod=+x", "run.sh")
+    commit(repo, {"notes.txt": "b\n"}, "edit and make executable", T0 + 1)
+    r = Repo(repo)
+    assert sorted(ch.path for ch in r.commit_info(r.head_id() or "").changes) == [
+        "notes.txt", "run.sh"]
+    assert sorted(git(repo, "diff-tree", "--name-only", "-r", "HEAD~1", "HEAD").split()) == [
+        "notes.txt", "run.sh"]

@@ -163,9 +163,7 @@ class HistoryOps:
 
         The same answer as a libgit2 tree diff with exact rename detection, but equal
         subtrees are skipped by id: libgit2 walks every entry of both trees, which costs
-        tens of milliseconds per commit in a folder of 100,000 files. One difference: a
-        file whose mode alone changed (chmod +x) in a directory where other files changed
-        in the same commit is not listed.
+        tens of milliseconds per commit in a folder of 100,000 files.
         """
         added: dict[str, str] = {}
         removed: dict[str, str] = {}
@@ -175,12 +173,10 @@ class HistoryOps:
             base, a, b = stack.pop()
             left = {e.name: e for e in a} if a is not None else {}
             right = {e.name: e for e in b} if b is not None else {}
-            differ = False
             for name in left.keys() | right.keys():
                 x, y = left.get(name), right.get(name)
                 if x is not None and y is not None and x.id == y.id:
                     continue
-                differ = True
                 path = base + str(name)
                 xt = x is not None and x.type_str == "tree"
                 yt = y is not None and y.type_str == "tree"
@@ -195,12 +191,14 @@ class HistoryOps:
                     removed[path] = str(x.id)
                 if y is not None and not yt:
                     added[path] = str(y.id)
-            if not differ and a is not None and b is not None:
-                # Two different trees with the same entries: only modes changed (an
-                # executable bit). Modes cost an enum per entry to read, so only here.
+            if a is not None and b is not None:
+                # Entries with the same blob may still differ in mode (an executable bit).
+                # Modes cost an enum per entry to read, so only in trees that differ (the
+                # only ones visited) and only for the entries whose ids are equal.
                 for name, x in left.items():
                     y = right.get(name)
-                    if y is not None and x.type_str == "blob" and x.filemode != y.filemode:
+                    if (y is not None and x.id == y.id and x.type_str == "blob"
+                            and x.filemode != y.filemode):
                         modified.append(base + str(name))
         by_blob: dict[str, list[str]] = {}
         for path in sorted(removed):
