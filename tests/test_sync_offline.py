@@ -209,6 +209,10 @@ def test_a_writer_saving_all_the_time_is_never_overwritten(tmp_path: Path, save:
     assert (a / "log.txt").read_bytes() == last
     assert (b / "log.txt").read_bytes() == last
     versions = set(written)
+    if save == "in-place":
+        # open("wb") empties the file before the write: for that instant the empty file is
+        # what is on disk, and a sync that reads it then commits exactly that.
+        versions.add(b"")
     revs = git(a, "rev-list", "HEAD", "--", "log.txt").split()
     assert len(revs) >= 3
     for rev in revs:
