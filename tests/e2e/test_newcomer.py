@@ -16,7 +16,7 @@ import pwd
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -127,6 +127,23 @@ def newcomer_env(gitsync_home: Path) -> dict[str, str]:
     return env
 
 
+def browser() -> Callable[[str], str]:
+    """A minimal browser: visit(URL) follows redirects, keeps cookies (the login link sets
+    the session cookie) and returns the final page's HTML."""
+    import http.cookiejar
+    import urllib.request
+
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def visit(url: str) -> str:
+        with opener.open(url, timeout=30) as resp:
+            assert resp.status == 200
+            return str(resp.read().decode())
+
+    return visit
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_first_screen_of_the_readme(tmp_path: Path, sealed_env: Path) -> None:
@@ -146,6 +163,13 @@ def test_first_screen_of_the_readme(tmp_path: Path, sealed_env: Path) -> None:
         assert wait_for(lambda: "Demo edit" in (desktop / "notes.md").read_text(), 10), \
             term.output()
         assert (desktop / "report.docx").read_bytes()[:2] == b"PK"
+        # the printed link logs a browser in; the two conflicts wait on the conflicts page
+        url = term.wait_for(r"Open the web pages: (http://\S+)", 10).group(1)
+        visit = browser()
+        page = visit(url)
+        assert "laptop" in page and "desktop" in page, page
+        conflicts = visit(url.split("/login")[0] + "/conflicts")
+        assert "notes.md" in conflicts and "report.docx" in conflicts, conflicts
         # and the other way round, with a save of the newcomer's own
         (desktop / "from-desktop.txt").write_text("hello laptop\n")
         assert wait_for(lambda: (laptop / "from-desktop.txt").exists(), 30), term.output()
