@@ -34,6 +34,9 @@ class BadCursorError(UserError):
     """A history cursor that this server did not hand out (or that was mangled)."""
 
 
+FOLDER_HISTORY_CHANGES = 200
+
+
 def encode_cursor(commit: str, path: str | None) -> str:
     raw = json.dumps({"c": commit, "p": path}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -57,9 +60,14 @@ def decode_cursor(cursor: str) -> tuple[str, str | None]:
     return commit, path
 
 
-def history(repo: Repo, path: str | None, limit: int = 50, cursor: str | None = None
+def history(repo: Repo, path: str | None, limit: int = 50, cursor: str | None = None,
+            max_changes: int | None = FOLDER_HISTORY_CHANGES
             ) -> tuple[list[CommitInfo], str | None]:
-    """Newest first, following renames; the next page's cursor, or None at the end."""
+    """Newest first, following renames; the next page's cursor, or None at the end.
+
+    A page of the whole folder's history lists at most MAX_CHANGES changes per commit
+    (``changes_truncated`` says there were more): one bulk commit of 100,000 files must
+    not make a page of 50 commits cost seconds and megabytes."""
     if not 1 <= limit <= MAX_LIMIT:
         raise UserError(f"limit must be between 1 and {MAX_LIMIT}")
     if cursor is not None:
@@ -72,7 +80,7 @@ def history(repo: Repo, path: str | None, limit: int = 50, cursor: str | None = 
         if head is None:
             return [], None
         start, follow = head, path
-    page = repo.log_page(start, follow, limit)
+    page = repo.log_page(start, follow, limit, max_changes)
     nxt = encode_cursor(page.next_commit, page.next_path) if page.next_commit else None
     return page.commits, nxt
 

@@ -40,8 +40,10 @@ class CommitInfo:
     offset: int  # minutes east of UTC
     parents: tuple[str, ...]
     changes: tuple[FileChange, ...] = ()
+    changes_truncated: bool = False  # only the first of its changes are listed
 
     def to_json(self) -> dict[str, object]:
+        extra: dict[str, object] = {"changes_truncated": True} if self.changes_truncated else {}
         return {
             "id": self.id,
             "summary": self.summary,
@@ -54,6 +56,7 @@ class CommitInfo:
                 {"path": c.path, "kind": c.kind.value, "old_path": c.old_path}
                 for c in self.changes
             ],
+            **extra,
         }
 
     @classmethod
@@ -62,7 +65,8 @@ class CommitInfo:
                    device=d["device"], time=int(d["time"]), offset=int(d.get("offset", 0)),
                    parents=tuple(d["parents"]),
                    changes=tuple(FileChange(c["path"], ChangeKind(c["kind"]), c["old_path"])
-                                 for c in d["changes"]))
+                                 for c in d["changes"]),
+                   changes_truncated=bool(d.get("changes_truncated", False)))
 
 
 @dataclass(frozen=True)

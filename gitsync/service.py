@@ -56,6 +56,7 @@ from gitsync.worktree import WorktreeUpdater
 logger = logging.getLogger(__name__)
 
 OWNER_WAIT_S = 60.0  # how long a write waits for another CLI command on the same folder
+SUMMARY_CHANGES = 20  # changes of the last commit a status lists (a bulk commit has 100,000)
 
 
 class FolderBusyError(FolderError):
@@ -221,7 +222,7 @@ class Service:
             state=state,
             state_reason=reason or (saved.get("reason") if live else
                                     "the daemon is not running ('gitsync run' starts it)"),
-            last_commit=repo.head_commit(),
+            last_commit=repo.head_commit(max_changes=SUMMARY_CHANGES),
             pending=pending,
             skipped=tuple(SkippedFile(p, r) for p, r in sorted(skipped.items())),
             last_error=saved.get("last_error") if live else None,
@@ -396,11 +397,14 @@ class Service:
 
     # --------------------------------------------------------------- web: reads
     def history(self, folder_id: str, path: str | None = None, limit: int = 50,
-                cursor: str | None = None) -> tuple[list[CommitInfo], str | None]:
-        """Newest first, following renames; no PATH = the whole folder."""
+                cursor: str | None = None,
+                max_changes: int | None = history_mod.FOLDER_HISTORY_CHANGES
+                ) -> tuple[list[CommitInfo], str | None]:
+        """Newest first, following renames; no PATH = the whole folder, listing at most
+        MAX_CHANGES changes per commit."""
         fc, repo = self._folder_repo(folder_id)
         rel = check_user_path(fc.path, path, allow_root=True) if path else None
-        return history_mod.history(repo, rel or None, limit, cursor)
+        return history_mod.history(repo, rel or None, limit, cursor, max_changes)
 
     def tree(self, folder_id: str, rev: str | None = None, dir: str = ""
              ) -> tuple[str, list[TreeEntry]]:

@@ -224,3 +224,32 @@ def test_a_mode_change_beside_an_edit_in_the_same_directory_is_listed(repo: Path
         "notes.txt", "run.sh"]
     assert sorted(git(repo, "diff-tree", "--name-only", "-r", "HEAD~1", "HEAD").split()) == [
         "notes.txt", "run.sh"]
+
+
+def test_a_commit_summary_lists_at_most_the_changes_asked_for(repo: Path) -> None:
+    commit(repo, {f"d{i % 7}/f{i}.txt": f"{i}\n" for i in range(40)}, "bulk", T0)
+    r = Repo(repo)
+    head = r.head_id() or ""
+    full = r.commit_info(head)
+    assert len(full.changes) == 40 and not full.changes_truncated
+    assert len(git(repo, "show", "--name-only", "--format=", "HEAD").split()) == 40
+    short = r.commit_info(head, max_changes=5)
+    assert len(short.changes) == 5 and short.changes_truncated
+    assert {c.path for c in short.changes} <= {c.path for c in full.changes}
+    assert short.to_json()["changes_truncated"] is True
+    assert "changes_truncated" not in full.to_json()  # the CLI's JSON is unchanged
+    exact = r.commit_info(head, max_changes=40)
+    assert len(exact.changes) == 40 and not exact.changes_truncated
+
+
+def test_a_page_of_the_folder_history_caps_the_changes_of_a_bulk_commit(repo: Path) -> None:
+    commit(repo, {f"d{i % 9}/f{i}.txt": f"{i}\n" for i in range(60)}, "bulk", T0)
+    commit(repo, {"d1/f1.txt": "edited\n"}, "one edit", T0 + 1)
+    r = Repo(repo)
+    commits, _ = history.history(r, None, 10, max_changes=25)
+    small, bulk = commits
+    assert [c.path for c in small.changes] == ["d1/f1.txt"] and not small.changes_truncated
+    assert len(bulk.changes) == 25 and bulk.changes_truncated
+    everything, _ = history.history(r, None, 10, max_changes=None)
+    assert len(everything[1].changes) == 60 == len(
+        git(repo, "show", "--name-only", "--format=", "HEAD~1").split())

@@ -14,7 +14,7 @@ import os
 import socket
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -135,9 +135,9 @@ class Repo(TreeOps, HistoryOps):
             return None
         return str(self._repo.head.target)
 
-    def head_commit(self) -> CommitInfo | None:
+    def head_commit(self, max_changes: int | None = None) -> CommitInfo | None:
         hid = self.head_id()
-        return self.commit_info(hid) if hid else None
+        return self.commit_info(hid, max_changes=max_changes) if hid else None
 
     def author(self, device: str) -> Author:
         """The user's git identity, or one named after DEVICE when git has none."""
@@ -511,12 +511,17 @@ class Repo(TreeOps, HistoryOps):
                      ) -> CommitInfo:
         return _info(commit, changes)
 
-    def commit_info(self, oid: str, *, with_changes: bool = True) -> CommitInfo:
+    def commit_info(self, oid: str, *, with_changes: bool = True,
+                    max_changes: int | None = None) -> CommitInfo:
+        """OID's details; with MAX_CHANGES, at most that many of its changes, and
+        ``changes_truncated`` set when it made more."""
         commit = self._repo[oid].peel(pygit2.Commit)
         changes: tuple[FileChange, ...] = ()
         if with_changes:
             parent_tree = commit.parents[0].tree if commit.parents else None
-            changes = tuple(self._changes(parent_tree, commit.tree))
+            changes = tuple(self._changes(parent_tree, commit.tree, max_changes))
+        if max_changes is not None and len(changes) > max_changes:
+            return replace(_info(commit, changes[:max_changes]), changes_truncated=True)
         return _info(commit, changes)
 
     def log(self, path: str | None = None, limit: int | None = None,

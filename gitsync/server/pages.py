@@ -188,7 +188,8 @@ def dashboard(request: Request) -> HTMLResponse:
     feed: list[dict[str, Any]] = []
     for f in folders:
         try:
-            commits, _ = service.history(f["id"], None, limit=FEED_ITEMS)
+            # the feed shows each commit's summary line, not its list of changes
+            commits, _ = service.history(f["id"], None, limit=FEED_ITEMS, max_changes=0)
         except GitsyncError:
             continue
         feed.extend({"folder": f["name"], "text": feed_line(c.summary, c.device),

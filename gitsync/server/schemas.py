@@ -27,6 +27,7 @@ class Commit(BaseModel):
     time: int
     parents: list[str]
     changes: list[Change] = []
+    changes_truncated: bool = False
 
 
 class Folder(BaseModel):

@@ -139,6 +139,20 @@ class Daemon:
             if time.time() > deadline:
                 raise SystemExit(f"the web server never answered; see {log}")
             time.sleep(0.2)
+        self.settle()
+
+    def settle(self, timeout: float = 300) -> None:
+        """Wait until the daemon is idle (its start-up scan done): a page is timed the way a
+        person loads it, on a daemon that is watching, not one still starting."""
+        import psutil
+
+        proc = psutil.Process(self.proc.pid)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            before = sum(proc.cpu_times()[:2])
+            time.sleep(1.0)
+            if sum(proc.cpu_times()[:2]) - before < 0.05:
+                return
 
     def get(self, path: str, *, first_byte: bool = False) -> tuple[int, float]:
         """(status, seconds) for one GET; the whole body is read unless FIRST_BYTE."""
