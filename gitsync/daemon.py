@@ -53,6 +53,7 @@ class Daemon:
         self.paths = paths
         self.web = web
         self.listen = listen
+        self.login_hint = "the link 'gitsync web' prints"  # the demo prints its own link
         self._web_server: Any = None
         self.flags = dict(flags or {})
         self.bus = bus or EventBus()
@@ -176,7 +177,7 @@ class Daemon:
             return
         try:
             self._web_server = start_web(self.paths, self.bus, self.handle_request, port=port,
-                                         listen=self.listen)
+                                         listen=self.listen, login_hint=self.login_hint)
         except Exception:  # the pages are an extra: syncing never stops for them
             logger.exception("web: cannot start; syncing goes on without the web pages")
 

@@ -97,6 +97,7 @@ def run_demo(svc: Service, *, once: bool = False, open_browser: bool = True) -> 
     # The demo's pages take the usual port unless a real daemon already serves it.
     daemon = Daemon(home, {"port": DEMO_PORT if _port_free(DEMO_PORT) else 0}, bus=bus,
                     web=True)
+    daemon.login_hint = "the link printed below"  # its own home: 'gitsync web' would not do
 
     def scripted_edit() -> None:
         time.sleep(3)

@@ -230,14 +230,12 @@ def settled_content(repo: Repo, rec: ConflictRecord, *, take: str | None = None,
                         hint="or upload the version to keep")
     if take == "ours":
         return None, "kept this version", "ours"
+    written = tc.rebuild(["ours"] * tc.count)  # the file as the merge left it
     current = _current(repo, rec.path)
-    if current != tc.rebuild(["ours"] * tc.count):
-        raise UserError(f"{rec.path} was changed after the conflict was recorded",
-                        hint="send the whole result instead, or take ours")
     if take is not None:
         label = {"theirs": f"took {rec.theirs_device}'s version",
                  "both": "kept both versions"}[take]
-        return tc.rebuild([take] * tc.count), label, take
+        return _on_top(rec, written, current, tc.rebuild([take] * tc.count)), label, take
     for i in list(choices) + list(texts):
         if not 0 <= i < tc.count:
             raise UserError(f"there is no conflict {i + 1} in {rec.path}",
@@ -246,8 +244,34 @@ def settled_content(repo: Repo, rec: ConflictRecord, *, take: str | None = None,
     if missing:
         raise UserError(f"conflict {missing[0] + 1} of {rec.path} is not decided",
                         hint="decide every conflict, or take one side for all")
-    return (tc.rebuild(choices, texts), f"decided {tc.count} conflict(s) one by one",
-            "hunks")
+    return (_on_top(rec, written, current, tc.rebuild(choices, texts)),
+            f"decided {tc.count} conflict(s) one by one", "hunks")
+
+
+def _on_top(rec: ConflictRecord, written: bytes, current: bytes | None, settled: bytes
+            ) -> bytes:
+    """SETTLED (the file the merge WRITTEN, with its conflicts decided) carried onto the
+    file as it is now: saves made since the conflict was recorded are kept, not undone.
+
+    Three-way: from what the merge wrote, one side saved more edits and the other settled
+    the conflicts; where the two overlap, the user must send the whole result."""
+    if current == written:
+        return settled
+    if current is None:
+        raise UserError(f"{rec.path} is gone since the conflict was recorded",
+                        hint="send the whole result instead")
+    from gitsync.merge.text import TextMerger
+
+    try:
+        result = TextMerger().merge(written, current, settled, ours_label="now",
+                                    theirs_label="settled", path=rec.path)
+    except MergeError as e:
+        raise UserError(f"{rec.path} was changed after the conflict was recorded ({e})",
+                        hint="send the whole result instead, or take ours") from e
+    if not result.clean:
+        raise UserError(f"{rec.path} was changed after the conflict was recorded, where "
+                        "the conflict is", hint="send the whole result instead, or take ours")
+    return result.data
 
 
 def _hunk_choices(hunks: list[dict[str, Any]]) -> tuple[dict[int, str], dict[int, str]]:

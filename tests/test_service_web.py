@@ -258,6 +258,21 @@ def test_a_file_edited_after_the_conflict_needs_the_whole_content(
     assert git(b, "show", "HEAD:t.txt") == "edited meanwhile\n"
 
 
+def test_saves_made_after_the_conflict_are_kept_when_it_is_settled_part_by_part(
+        text_conflict: tuple[Path, Path, str], svc: Service) -> None:
+    """The demo's case: a line is added elsewhere in the file after the conflict was
+    recorded; settling the conflict keeps that line, it does not undo the save."""
+    _a, b, cid = text_conflict
+    with open(b / "t.txt", "a") as fh:
+        fh.write("added later\n")
+    svc.resolve_conflict(folder_key(b), cid, hunks=[{"index": 0, "take": "theirs"},
+                                                   {"index": 1, "take": "ours"}])
+    want = "INTRO\nx\nB-laptop\nkeep\n\nD-desktop\nend\nadded later\n"
+    assert (b / "t.txt").read_text() == want == git(b, "show", "HEAD:t.txt")
+    assert conflicts_json(b) == []
+    assert "added later" in git(b, "show", "HEAD~1:t.txt")  # the save itself is history
+
+
 def test_a_docx_conflict_taken_either_way(tmp_path: Path, svc: Service) -> None:
     base = db.numbered(5)
     net = make_net(tmp_path, {"r.docx": base}, n=2)

@@ -102,7 +102,8 @@ class WebServer:
 
 
 def start_web(paths: Paths, bus: EventBus, writer: Any, *, port: int,
-              listen: str | None = None) -> WebServer | None:
+              listen: str | None = None,
+              login_hint: str = "the link 'gitsync web' prints") -> WebServer | None:
     """Start the server for a daemon; None (after one ERROR line) if it cannot listen."""
     host = listen or LOOPBACK
     try:
@@ -131,8 +132,8 @@ def start_web(paths: Paths, bus: EventBus, writer: Any, *, port: int,
         raise
     server.start()
     write_address(paths, host, actual_port)
-    logger.info("web: pages at http://%s:%d/ (log in with the link 'gitsync web' prints)",
-                url_host(host) if listen else LOOPBACK, actual_port)
+    logger.info("web: pages at http://%s:%d/ (log in with %s)",
+                url_host(host) if listen else LOOPBACK, actual_port, login_hint)
     return server
 
 
