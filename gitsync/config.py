@@ -61,6 +61,17 @@ def _patterns(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _size(value: Any) -> int:
     if isinstance(value, str):
         units = {"k": 10**3, "m": 10**6, "g": 10**9}
@@ -92,6 +103,10 @@ SETTINGS: tuple[Setting, ...] = (
             "command that runs gitsync on an SSH host, for instant updates from it", None),
     Setting("ignore", (), _patterns,
             "extra glob patterns to ignore, on top of .gitignore and the built-in list", None),
+    Setting("notify", True, _bool,
+            "desktop notifications for conflicts, stopped folders and files too large", None),
+    Setting("notify_offline_after", 600.0, _positive_float,
+            "seconds a folder may stay offline before a desktop notification says so", None),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

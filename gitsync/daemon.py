@@ -55,6 +55,8 @@ class Daemon:
         self.listen = listen
         self.login_hint = "the link 'gitsync web' prints"  # the demo prints its own link
         self._web_server: Any = None
+        self._notifier: Any = None
+        self._unsubscribe_notifier: Callable[[], None] | None = None
         self.flags = dict(flags or {})
         self.bus = bus or EventBus()
         self.workers: dict[str, FolderWorker] = {}
@@ -134,6 +136,7 @@ class Daemon:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop_event.set())
         try:
+            self._start_notifier()  # before the workers, so their first round is told
             self._reconcile()
             try:
                 self._channel.start()
@@ -156,6 +159,7 @@ class Daemon:
                 for worker in self.workers.values():
                     worker.stop()
                 self.workers.clear()
+            self._stop_notifier()
             self._lock.release()
             logger.info("stopped")
 
@@ -180,6 +184,29 @@ class Daemon:
                                          listen=self.listen, login_hint=self.login_hint)
         except Exception:  # the pages are an extra: syncing never stops for them
             logger.exception("web: cannot start; syncing goes on without the web pages")
+
+    def _start_notifier(self) -> None:
+        try:
+            settings = load_config(self.paths).effective(None, self.flags)
+        except GitsyncError:
+            return  # _reconcile logs the broken config
+        if not settings["notify"]:
+            return
+        from gitsync.desktop import Notifier
+        from gitsync.notices import Notices
+
+        self._notifier = Notifier(Notices(port=int(settings["port"]),
+                                          offline_after=float(settings["notify_offline_after"])))
+        self._notifier.start()
+        self._unsubscribe_notifier = self.bus.subscribe(self._notifier)
+
+    def _stop_notifier(self) -> None:
+        if self._unsubscribe_notifier is not None:
+            self._unsubscribe_notifier()
+            self._unsubscribe_notifier = None
+        if self._notifier is not None:
+            self._notifier.stop()
+            self._notifier = None
 
     def _stop_web(self) -> None:
         if self._web_server is not None:
