@@ -33,7 +33,8 @@ def sealed_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_AUTHOR_DATE",
-                "GIT_COMMITTER_DATE", "GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT"):
+                "GIT_COMMITTER_DATE", "GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSH_VARIANT",
+                "DBUS_SESSION_BUS_ADDRESS"):  # no test pops up on the developer's desktop
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.invalid")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gitsync.config import folder_key, parse_setting
-from gitsync.desktop import Notifier, NotifyUnavailable, macos_command, windows_command
+from gitsync.desktop import (
+    Notifier,
+    NotifyUnavailable,
+    macos_command,
+    send_freedesktop,
+    windows_command,
+)
 from gitsync.events import Event
 from gitsync.notices import Notice, Notices
 from tests.helpers import wait_for
@@ -164,3 +170,10 @@ def test_notifier_without_a_service_logs_once_and_keeps_going(caplog) -> None:
         notifier.stop()
     lines = [r for r in caplog.records if "unavailable" in r.getMessage()]
     assert len(lines) == 1 and lines[0].levelname == "INFO"
+
+
+def test_no_session_bus_is_unavailable_not_a_crash(tmp_path) -> None:
+    with pytest.raises(NotifyUnavailable, match="no session bus"):
+        send_freedesktop(NOTICE)  # the sealed environment has no bus address
+    with pytest.raises(NotifyUnavailable, match="no session bus"):
+        send_freedesktop(NOTICE, address=f"unix:path={tmp_path}/nobody-listens")
