@@ -115,8 +115,9 @@ class Notices:
                     f"\nSee: {folder_link}")
             return Notice(kind, folder, summary, body, folder_link)
         if kind == "offline":
-            minutes = max(1, round(self.offline_after / 60))
-            body = (f"Cannot reach the remote for over {minutes} min ({events[-1].message}); "
+            after = (f"{round(self.offline_after / 60)} min" if self.offline_after >= 120
+                     else f"{self.offline_after:.0f} s")
+            body = (f"Cannot reach the remote for over {after} ({events[-1].message}); "
                     f"gitsync keeps retrying.\nSee: {folder_link}")
             return Notice(kind, folder, f"{name} is offline", body, folder_link)
         body = f"{events[-1].message}\nSee: {folder_link}"

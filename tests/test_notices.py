@@ -87,6 +87,9 @@ def test_offline_is_told_only_after_the_setting_and_once() -> None:
     [notice] = n.due(605.0)
     assert notice.summary == "Documents is offline"
     assert "over 10 min" in notice.body and "host unreachable" in notice.body
+    short = notices(offline_after=30.0)
+    short.feed(Event("offline", FOLDER, "fetch failed"), now=0.0)
+    assert "over 30 s" in short.due(30.0)[0].body
     assert notice.link == f"http://127.0.0.1:8484/folders/{KEY}"
     assert n.due(5000.0) == []
 
