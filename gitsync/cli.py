@@ -204,7 +204,21 @@ def cmd_status(a: argparse.Namespace) -> int:
             if i:
                 _out()
             _print_status(st)
+    if not a.json and a.dir is None:
+        _print_autostart_line(svc.paths)
     return EXIT_OK
+
+
+def _print_autostart_line(paths: Paths) -> None:
+    """One line when autostart is set up, so a broken login entry is seen; none otherwise."""
+    from gitsync import autostart
+
+    st = autostart.status(paths)
+    if st.variant is None:
+        return
+    state = "on" if st.enabled else "installed but off" if st.installed else "entry missing"
+    _out()
+    _out(f"autostart      {state} ({st.variant}: {st.path}); see 'gitsync autostart status'")
 
 
 def _print_commit(c: CommitInfo) -> None:

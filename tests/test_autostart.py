@@ -305,3 +305,17 @@ def test_cli_autostart_help() -> None:
     assert "{enable,disable,status}" in r.stdout and "--xdg" in r.stdout
     r = run_proc("autostart", "restart")
     assert r.returncode == 2 and "invalid choice" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_status_shows_autostart_only_once_it_is_set_up(home: Path) -> None:
+    code, out, _ = run_cli("status")
+    assert code == 0 and "autostart" not in out
+    assert run_cli("autostart", "enable", "--xdg")[0] == 0
+    entry = home / ".config" / "autostart" / "gitsync.desktop"
+    code, out, _ = run_cli("status")
+    assert code == 0
+    assert out.endswith(f"\nautostart      on (xdg: {entry}); see 'gitsync autostart status'\n")
+    entry.unlink()
+    assert "autostart      entry missing (xdg:" in run_cli("status")[1]
+    assert run_cli("autostart", "disable")[0] == 0
+    assert "autostart" not in run_cli("status")[1]
