@@ -204,7 +204,21 @@ def cmd_status(a: argparse.Namespace) -> int:
             if i:
                 _out()
             _print_status(st)
+    if not a.json and a.dir is None:
+        _print_autostart_line(svc.paths)
     return EXIT_OK
+
+
+def _print_autostart_line(paths: Paths) -> None:
+    """One line when autostart is set up, so a broken login entry is seen; none otherwise."""
+    from gitsync import autostart
+
+    st = autostart.status(paths)
+    if st.variant is None:
+        return
+    state = "on" if st.enabled else "installed but off" if st.installed else "entry missing"
+    _out()
+    _out(f"autostart      {state} ({st.variant}: {st.path}); see 'gitsync autostart status'")
 
 
 def _print_commit(c: CommitInfo) -> None:
@@ -519,6 +533,33 @@ def cmd_web(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_autostart(a: argparse.Namespace) -> int:
+    from gitsync import autostart
+    from gitsync.config import Paths
+
+    paths = Paths.discover()
+    if a.action == "enable":
+        for line in autostart.enable(paths, xdg_only=a.xdg).lines:
+            _out(line)
+    elif a.action == "disable":
+        for line in autostart.disable(paths).lines:
+            _out(line)
+    else:
+        st = autostart.status(paths)
+        if a.json:
+            _json(st.to_json())
+            return EXIT_OK
+        installed = f"yes ({st.variant}): {st.path}" if st.installed else "no"
+        _out(f"installed  {installed}")
+        _out(f"enabled    {'yes' if st.enabled else 'no'}")
+        if st.pid is None:
+            _out("running    no")
+        else:
+            _out(f"running    yes, pid {st.pid}"
+                 + (f", since {_when(st.since)}" if st.since else ""))
+    return EXIT_OK
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from gitsync.demo import run_demo
 
@@ -674,6 +715,16 @@ def _args_web(sp: Parser) -> None:
                     help="only print the link, do not open a browser")
 
 
+def _args_autostart(sp: Parser) -> None:
+    sp.add_argument("action", choices=("enable", "disable", "status"),
+                    help="enable: write the login entry and switch it on; disable: remove "
+                         "exactly what enable wrote; status: installed, enabled, running")
+    sp.add_argument("--xdg", action="store_true",
+                    help="on Linux, write an XDG autostart entry even where a systemd user "
+                         "session could run gitsync")
+    sp.add_argument("--json", action="store_true", help="status as JSON")
+
+
 def _args_help(sp: Parser) -> None:
     sp.add_argument("topic", metavar="CMD", nargs="?")
 
@@ -703,6 +754,9 @@ COMMANDS: tuple[tuple[str, Command, str, Callable[[Parser], None]], ...] = (
     ("forget", cmd_forget, "stop syncing a folder (files and history stay)", _args_forget),
     ("web", cmd_web, "print (and open) the link that logs your browser in to the web pages",
      _args_web),
+    ("autostart", cmd_autostart,
+     "start gitsync on login: enable | disable | status (systemd, XDG, launchd, Windows)",
+     _args_autostart),
     ("demo", cmd_demo, "a sandbox with a hub and two devices, synced live", _args_demo),
     ("help", cmd_help, "this help, or a command's ('gitsync help CMD')", _args_help),
 )

@@ -21,4 +21,8 @@ sys.exit(0 if any(f["path"] == want for f in json.load(sys.stdin)["folders"]) el
 ' "$folder"; then
   "$gs" init "$folder"
 fi
+if ! "$gs" autostart status 2>/dev/null | grep -qE "^enabled +yes"; then
+  echo "To start gitsync on every login from now on: $gs autostart enable"
+fi
+echo "Web pages: $gs web (prints and opens the login link while this runs)"
 exec "$gs" run "$@"

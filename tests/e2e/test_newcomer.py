@@ -194,6 +194,9 @@ def test_first_screen_of_the_readme(tmp_path: Path, sealed_env: Path) -> None:
     with terminal(["scripts/run.sh", str(folder)], cwd=clone, env=env,
                   log=tmp_path / "run.log") as term:
         term.wait_for(watching, 120)
+        # it offers the one command that makes it permanent, and the way to the pages
+        term.wait_for(r"on every login from now on: \S*gitsync autostart enable$", 5)
+        term.wait_for(r"^Web pages: \S*gitsync web", 5)
         assert git(folder, "ls-files").split() == ["plans/trip.md", "todo.txt"]
         (folder / "todo.txt").write_text("buy milk\ncall mum\n")
         assert wait_for(lambda: git(folder, "show", "HEAD:todo.txt") == "buy milk\ncall mum\n",
