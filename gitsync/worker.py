@@ -32,6 +32,7 @@ from gitsync.remoteurl import RemoteKind, parse_url
 from gitsync.repo import Entry
 from gitsync.round import FolderParts, run_round
 from gitsync.sync import SyncOutcome
+from gitsync.wakeup import WakeDetector
 from gitsync.watcher import FolderWatcher, RefWatcher, WatchLimitError
 from gitsync.worktree import UnsafePathError
 
@@ -59,6 +60,7 @@ class FolderWorker:
         bus: EventBus,
         *,
         clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
         watch: bool = True,
     ) -> None:
         self.folder = folder
@@ -66,6 +68,8 @@ class FolderWorker:
         self.paths = paths
         self.bus = bus
         self.clock = clock
+        self.wall_clock = wall_clock
+        self._wake = WakeDetector()
         self.parts = FolderParts.build(folder, settings, own_write=self._own_write)
         self.state_file = paths.folder_state_file(folder_key(folder.path))
         self.parts.state_file = self.state_file
@@ -269,6 +273,8 @@ class FolderWorker:
             timeouts.append(self._next_poll - self.clock())
         if self.state.waiting:
             timeouts.append(self._next_waiting_check - self.clock())
+        if self._scan_every is not None:
+            timeouts.append(self._next_scan - self.clock())
         timeout = max(0.0, min(timeouts))
         try:
             return self._queue.get(timeout=timeout)
@@ -361,6 +367,13 @@ class FolderWorker:
 
     def _tick(self) -> None:
         now = self.clock()
+        if self._wake.woke(now, self.wall_clock()):
+            # Saves made just before the sleep, and a remote that moved meanwhile: look now,
+            # not when a backoff counted before the sleep runs out.
+            logger.info("%s: the machine woke up; scanning and syncing now", self.folder.path)
+            self._sync_backoff.reset()
+            self._sync_due, self._next_sync_try = True, 0.0
+            self._full_scan()
         if self._check_pause():
             return
         due = self.debouncer.due(now)

@@ -265,3 +265,52 @@ def test_a_folder_the_kernel_refuses_to_watch_is_scanned_on_a_timer(
         assert "polling every 10 s" in (_live_reason(saved) or "")  # what status shows
     finally:
         w.close()
+
+
+def test_after_a_sleep_the_worker_syncs_at_once_instead_of_waiting_out_its_backoff(
+        folder: tuple[Path, Path], clock: FakeClock, events: list[Event]) -> None:
+    """Suspend: the monotonic clock stands still while the wall clock runs on. Both are
+    fake here, so the sleep is an hour long and the test takes a second."""
+    d, hub = folder
+    wall = FakeClock()
+    paths = Paths.discover()
+    config = load_config(paths)
+    fc = config.folders[str(d)]
+    bus = EventBus()
+    bus.subscribe(events.append)
+    w = FolderWorker(fc, config.effective(fc), paths, bus, clock=clock, wall_clock=wall,
+                     watch=False)
+    assert w.open()
+    try:
+        w.run_pending()
+        moved = hub.with_name("away.git")
+        hub.rename(moved)
+        (d / "notes.txt").write_text("saved before the lid closed\n")
+        w._on_fs_event("notes.txt", False)
+        for _ in range(6):  # offline: the backoff grows to 16 s and more
+            clock.advance(max(1.1, w._next_sync_try - clock()))
+            wall.advance(max(1.1, w._next_sync_try - clock()))
+            w.run_pending()
+        assert w.state.offline_since is not None
+        moved.rename(hub)  # the network is back while the machine sleeps
+        waiting = w._next_sync_try - clock()
+        assert waiting > 5
+        wall.advance(3600)  # the sleep
+        clock.advance(0.5)
+        w.run_pending()
+        assert w.state.offline_since is None
+        assert hub_tip(hub) == git(d, "rev-parse", "HEAD").strip()
+        assert git(d, "show", "HEAD:notes.txt") == "saved before the lid closed\n"
+    finally:
+        w.close()
+
+
+def test_the_wake_detector() -> None:
+    from gitsync.wakeup import WakeDetector
+
+    w = WakeDetector(threshold=30)
+    assert not w.woke(100, 5000)
+    assert not w.woke(110, 5010)  # both moved alike
+    assert not w.woke(120, 5045)  # 25 s apart: an NTP nudge, not a sleep
+    assert w.woke(121, 9000)  # the wall clock ran on while the monotonic one stood
+    assert not w.woke(131, 9010)
