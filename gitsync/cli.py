@@ -196,7 +196,18 @@ def cmd_status(a: argparse.Namespace) -> int:
     svc = _service()
     statuses = svc.status(a.dir)
     if a.json:
-        _json({"folders": [s.to_json() for s in statuses]})
+        import time
+
+        from gitsync.daemon_lock import running_daemon_pid
+        from gitsync.health import judge
+
+        docs = [s.to_json() for s in statuses]
+        health = judge(docs, daemon_running=running_daemon_pid(svc.paths) is not None,
+                       now=time.time())
+        _json({"folders": docs, "health": health.to_json()})
+        # for scripts and monitors: 0 healthy, 1 needs attention, 3 daemon not running
+        return {"healthy": EXIT_OK, "attention": EXIT_CONFLICTS}.get(health.status,
+                                                                     EXIT_FAILURE)
     elif not statuses:
         _out("No synced folders yet; add one with 'gitsync init DIR'.")
     else:

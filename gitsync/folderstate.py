@@ -32,6 +32,7 @@ class FolderState:
     last_sync: float | None = None
     waiting: dict[str, str] = field(default_factory=dict)
     sync_stopped: str | None = None
+    polling_every: float | None = None  # seconds between scans when not watched
     pid: int = field(default_factory=os.getpid)
     updated: float = 0.0
 

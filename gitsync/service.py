@@ -220,7 +220,7 @@ class Service:
         return FolderStatus(
             **base,
             state=state,
-            state_reason=reason or (saved.get("reason") if live else
+            state_reason=reason or (_live_reason(saved) if live else
                                     "the daemon is not running ('gitsync run' starts it)"),
             last_commit=repo.head_commit(max_changes=SUMMARY_CHANGES),
             pending=pending,
@@ -601,3 +601,12 @@ class Service:
     def resume(self, folder_id: str) -> None:
         """Commit what was saved meanwhile and sync again."""
         self._write(self.folder_by_id(folder_id), "resume")
+
+
+def _live_reason(saved: dict[str, Any]) -> str | None:
+    polling = saved.get("polling_every")
+    if isinstance(polling, int | float):
+        return (f"polling every {polling:.0f} s: the system's limit on watched folders is "
+                "reached (raise fs.inotify.max_user_watches)")
+    reason = saved.get("reason")
+    return str(reason) if reason is not None else None

@@ -8,6 +8,7 @@ events (inotify queue overflow), ``on_overflow`` is called so the owner can resc
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -28,6 +29,8 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+
+from gitsync.errors import FolderError
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +104,10 @@ class _Handler(FileSystemEventHandler):
             self.on_change(rel, False)
 
 
+class WatchLimitError(FolderError):
+    """The kernel refused to watch the folder (inotify's max_user_watches or instances)."""
+
+
 class FolderWatcher:
     """Recursive watch of one folder, started and stopped by its owner."""
 
@@ -113,9 +120,21 @@ class FolderWatcher:
                                 recursive=True)
 
     def start(self) -> None:
+        """Raises :class:`WatchLimitError` when the kernel refuses the watches."""
         with _relay.listeners_lock:
             _relay.listeners.add(self._on_overflow)
-        self._observer.start()
+        try:
+            self._observer.start()
+        except OSError as e:
+            with _relay.listeners_lock:
+                _relay.listeners.discard(self._on_overflow)
+            if e.errno in (errno.ENOSPC, errno.EMFILE):
+                raise WatchLimitError(
+                    f"the system's limit on watched folders is reached ({e.strerror})",
+                    path=str(self.root),
+                    hint="raise it: sudo sysctl fs.inotify.max_user_watches=524288 "
+                         "fs.inotify.max_user_instances=1024") from e
+            raise
 
     def stop(self) -> None:
         with _relay.listeners_lock:

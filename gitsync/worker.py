@@ -32,7 +32,8 @@ from gitsync.remoteurl import RemoteKind, parse_url
 from gitsync.repo import Entry
 from gitsync.round import FolderParts, run_round
 from gitsync.sync import SyncOutcome
-from gitsync.watcher import FolderWatcher, RefWatcher
+from gitsync.wakeup import WakeDetector
+from gitsync.watcher import FolderWatcher, RefWatcher, WatchLimitError
 from gitsync.worktree import UnsafePathError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], float]
 RETRY_CAP_S = 60.0
 WAITING_CHECK_S = 1.0  # how often a file waiting for its editor to close is looked at
+SCAN_WITHOUT_WATCH_S = 10.0  # scan interval for a folder the kernel refuses to watch
 Call = Callable[[FolderParts], Any]
 
 
@@ -58,6 +60,7 @@ class FolderWorker:
         bus: EventBus,
         *,
         clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
         watch: bool = True,
     ) -> None:
         self.folder = folder
@@ -65,6 +68,8 @@ class FolderWorker:
         self.paths = paths
         self.bus = bus
         self.clock = clock
+        self.wall_clock = wall_clock
+        self._wake = WakeDetector()
         self.parts = FolderParts.build(folder, settings, own_write=self._own_write)
         self.state_file = paths.folder_state_file(folder_key(folder.path))
         self.parts.state_file = self.state_file
@@ -89,6 +94,8 @@ class FolderWorker:
         self._sync_backoff = Backoff(1.0, RETRY_CAP_S)
         self._next_poll = 0.0
         self._next_waiting_check = 0.0
+        self._scan_every: float | None = None  # set when the kernel refuses the watch
+        self._next_scan = 0.0
         self._own: dict[str, tuple[str | None, float]] = {}
         hub = Path(folder.remote)
         self._hub_watcher = (RefWatcher(hub, folder.branch, self.request_remote_check)
@@ -113,13 +120,26 @@ class FolderWorker:
                                remote_command=str(self.settings["remote_gitsync"]), env=env)
 
     def start(self) -> None:
-        if self._watcher:
-            self._watcher.start()
+        self._start_watching()
         if self._hub_watcher:
             self._hub_watcher.start()
         if self._ref_stream:
             self._ref_stream.start()
         self._thread.start()
+
+    def _start_watching(self) -> None:
+        if self._watcher:
+            try:
+                self._watcher.start()
+            except WatchLimitError as e:
+                # Never miss a change silently: say so once, then scan the folder on a timer.
+                self._watcher = None
+                self._scan_every = SCAN_WITHOUT_WATCH_S
+                self.state.polling_every = SCAN_WITHOUT_WATCH_S
+                logger.error("%s: %s; until then gitsync scans this folder every %.0f s",
+                             self.folder.path, e, SCAN_WITHOUT_WATCH_S)
+                self._publish("error", f"{e}; scanning every {SCAN_WITHOUT_WATCH_S:.0f} s",
+                              needs_user=True)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is pending, try one last push, then stop."""
@@ -253,6 +273,8 @@ class FolderWorker:
             timeouts.append(self._next_poll - self.clock())
         if self.state.waiting:
             timeouts.append(self._next_waiting_check - self.clock())
+        if self._scan_every is not None:
+            timeouts.append(self._next_scan - self.clock())
         timeout = max(0.0, min(timeouts))
         try:
             return self._queue.get(timeout=timeout)
@@ -345,12 +367,22 @@ class FolderWorker:
 
     def _tick(self) -> None:
         now = self.clock()
+        if self._wake.woke(now, self.wall_clock()):
+            # Saves made just before the sleep, and a remote that moved meanwhile: look now,
+            # not when a backoff counted before the sleep runs out.
+            logger.info("%s: the machine woke up; scanning and syncing now", self.folder.path)
+            self._sync_backoff.reset()
+            self._sync_due, self._next_sync_try = True, 0.0
+            self._full_scan()
         if self._check_pause():
             return
         due = self.debouncer.due(now)
         ready = [p for p, (t, _b) in self._retry_at.items() if t <= now]
         if due or ready:
             self._commit(sorted(set(due) | set(ready)))
+        if self._scan_every is not None and now >= self._next_scan:
+            self._next_scan = now + self._scan_every
+            self._full_scan()
         if self.state.waiting and now >= self._next_waiting_check:
             self._next_waiting_check = now + WAITING_CHECK_S
             self._retry_waiting()

@@ -296,7 +296,7 @@ def test_status_loads_no_watcher_worker_or_docx(tmp_path: Path) -> None:
     (folder / "a.docx").write_bytes(docx_bytes(["Hello."]))
     assert run("init", str(folder), cwd=tmp_path).returncode == 0
     r, modules = modules_after(tmp_path, "status", str(folder), "--json")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 3, r.stderr  # the health verdict: no daemon runs here
     assert "gitsync.service" in modules
     assert loaded(modules, ("watchdog", "gitsync.worker", "gitsync.daemon",
                             "gitsync.watcher", *DOCX)) == []

@@ -217,3 +217,100 @@ def test_a_pause_outlives_the_worker(folder: tuple[Path, Path], worker: FolderWo
     finally:
         again.close()
     assert worker.owner.try_acquire()  # let the fixture's close() release cleanly
+
+
+def test_a_folder_the_kernel_refuses_to_watch_is_scanned_on_a_timer(
+        folder: tuple[Path, Path], clock: FakeClock, events: list[Event],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """inotify's max_user_watches reached: the daemon says so once (with the sysctl to
+    raise), status says it polls, and a save is still committed. The kernel's refusal is
+    injected at the watcher adapter: lowering the real limit would need root-wide sysctl
+    changes that would hit every other test on the machine."""
+    import errno
+
+    from gitsync.folderstate import read_state
+    from gitsync.service import _live_reason
+
+    paths = Paths.discover()
+    config = load_config(paths)
+    fc = config.folders[str(folder[0])]
+    bus = EventBus()
+    bus.subscribe(events.append)
+    w = FolderWorker(fc, config.effective(fc), paths, bus, clock=clock, watch=True)
+    assert w._watcher is not None
+
+    def refuse() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    w._watcher._observer.start = refuse  # type: ignore[method-assign]
+    w._start_watching()
+    assert w._watcher is None
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "fs.inotify.max_user_watches" in errors[0].getMessage()
+    assert [e.kind for e in events if e.needs_user] == ["error"]
+    assert w.open()
+    try:
+        w.run_pending()
+        d = folder[0]
+        before = commit_count(d)
+        (d / "notes.txt").write_text("saved while nobody watches\n")  # no event arrives
+        clock.advance(11)
+        w.run_pending()  # the timed scan finds it
+        clock.advance(2)
+        w.run_pending()  # and the debounce commits it
+        assert commit_count(d) == before + 1
+        assert git(d, "show", "HEAD:notes.txt") == "saved while nobody watches\n"
+        saved = read_state(w.state_file)
+        assert saved is not None and saved["polling_every"] == 10
+        assert "polling every 10 s" in (_live_reason(saved) or "")  # what status shows
+    finally:
+        w.close()
+
+
+def test_after_a_sleep_the_worker_syncs_at_once_instead_of_waiting_out_its_backoff(
+        folder: tuple[Path, Path], clock: FakeClock, events: list[Event]) -> None:
+    """Suspend: the monotonic clock stands still while the wall clock runs on. Both are
+    fake here, so the sleep is an hour long and the test takes a second."""
+    d, hub = folder
+    wall = FakeClock()
+    paths = Paths.discover()
+    config = load_config(paths)
+    fc = config.folders[str(d)]
+    bus = EventBus()
+    bus.subscribe(events.append)
+    w = FolderWorker(fc, config.effective(fc), paths, bus, clock=clock, wall_clock=wall,
+                     watch=False)
+    assert w.open()
+    try:
+        w.run_pending()
+        moved = hub.with_name("away.git")
+        hub.rename(moved)
+        (d / "notes.txt").write_text("saved before the lid closed\n")
+        w._on_fs_event("notes.txt", False)
+        for _ in range(6):  # offline: the backoff grows to 16 s and more
+            clock.advance(max(1.1, w._next_sync_try - clock()))
+            wall.advance(max(1.1, w._next_sync_try - clock()))
+            w.run_pending()
+        assert w.state.offline_since is not None
+        moved.rename(hub)  # the network is back while the machine sleeps
+        waiting = w._next_sync_try - clock()
+        assert waiting > 5
+        wall.advance(3600)  # the sleep
+        clock.advance(0.5)
+        w.run_pending()
+        assert w.state.offline_since is None
+        assert hub_tip(hub) == git(d, "rev-parse", "HEAD").strip()
+        assert git(d, "show", "HEAD:notes.txt") == "saved before the lid closed\n"
+    finally:
+        w.close()
+
+
+def test_the_wake_detector() -> None:
+    from gitsync.wakeup import WakeDetector
+
+    w = WakeDetector(threshold=30)
+    assert not w.woke(100, 5000)
+    assert not w.woke(110, 5010)  # both moved alike
+    assert not w.woke(120, 5045)  # 25 s apart: an NTP nudge, not a sleep
+    assert w.woke(121, 9000)  # the wall clock ran on while the monotonic one stood
+    assert not w.woke(131, 9010)
