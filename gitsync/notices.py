@@ -24,7 +24,7 @@ LISTED = 3  # names spelled out in a notice's body before "and N more"
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # conflict | stopped | offline | too-large
+    kind: str  # conflict | stopped | offline | too-large | attention
     folder: str
     summary: str
     body: str  # plain text; its last line is the link
@@ -121,7 +121,8 @@ class Notices:
                     f"gitsync keeps retrying.\nSee: {folder_link}")
             return Notice(kind, folder, f"{name} is offline", body, folder_link)
         body = f"{events[-1].message}\nSee: {folder_link}"
-        return Notice(kind, folder, f"{name} stopped syncing", body, folder_link)
+        summary = f"{name} stopped syncing" if kind == "stopped" else f"{name} needs attention"
+        return Notice(kind, folder, summary, body, folder_link)
 
 
 def _kind(event: Event) -> str | None:
@@ -129,8 +130,10 @@ def _kind(event: Event) -> str | None:
         return "conflict"
     if event.kind == "skipped" and event.needs_user:
         return "too-large"
-    if event.kind in ("sync-stopped", "error") and event.needs_user:
+    if event.kind == "sync-stopped" and event.needs_user:
         return "stopped"
+    if event.kind == "error" and event.needs_user:  # e.g. a missing folder, no inotify watch
+        return "attention"
     if event.kind == "paused" and event.needs_user:  # the user's own pause is no news
         return "stopped"
     return None

@@ -108,6 +108,8 @@ def test_back_online_in_time_is_no_news() -> None:
      "Documents stopped syncing"),
     (Event("skipped", FOLDER, "big.iso not synced: 3 GB", needs_user=True,
            data={"path": "big.iso"}), "A file too large to sync in Documents"),
+    (Event("error", FOLDER, "inotify watch limit reached; scanning every 30 s",
+           needs_user=True), "Documents needs attention"),
 ])
 def test_what_stops_a_folder_is_told(event: Event, summary: str) -> None:
     n = notices()
