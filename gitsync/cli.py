@@ -203,7 +203,8 @@ def cmd_status(a: argparse.Namespace) -> int:
 
         docs = [s.to_json() for s in statuses]
         health = judge(docs, daemon_running=running_daemon_pid(svc.paths) is not None,
-                       now=time.time())
+                       now=time.time(), offline_after=float(
+                           svc.config().effective(None)["notify_offline_after"]))
         _json({"folders": docs, "health": health.to_json()})
         # for scripts and monitors: 0 healthy, 1 needs attention, 3 daemon not running
         return {"healthy": EXIT_OK, "attention": EXIT_CONFLICTS}.get(health.status,
