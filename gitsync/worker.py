@@ -26,6 +26,7 @@ from gitsync.events import Event, EventBus
 from gitsync.folderstate import USER_PAUSE_REASON, FolderState, is_paused, write_state
 from gitsync.ignore import exclude_patterns
 from gitsync.model import CommitInfo
+from gitsync.netwatch import network_fingerprint
 from gitsync.owner import FolderOwner
 from gitsync.refstream import RemoteRefStream
 from gitsync.remoteurl import RemoteKind, parse_url
@@ -61,6 +62,7 @@ class FolderWorker:
         *,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
+        network: Callable[[], str | None] = network_fingerprint,
         watch: bool = True,
     ) -> None:
         self.folder = folder
@@ -70,6 +72,8 @@ class FolderWorker:
         self.clock = clock
         self.wall_clock = wall_clock
         self._wake = WakeDetector()
+        self._network = network
+        self._network_seen: str | None = None
         self.parts = FolderParts.build(folder, settings, own_write=self._own_write)
         self.state_file = paths.folder_state_file(folder_key(folder.path))
         self.parts.state_file = self.state_file
@@ -380,6 +384,16 @@ class FolderWorker:
         ready = [p for p, (t, _b) in self._retry_at.items() if t <= now]
         if due or ready:
             self._commit(sorted(set(due) | set(ready)))
+        if self.state.offline_since is not None and self._sync_due:
+            seen = self._network()
+            if seen != self._network_seen and self._network_seen is not None:
+                logger.info("%s: the network changed; trying the remote now",
+                            self.folder.path)
+                self._sync_backoff.reset()
+                self._next_sync_try = 0.0
+            self._network_seen = seen
+        else:
+            self._network_seen = None
         if self._scan_every is not None and now >= self._next_scan:
             self._next_scan = now + self._scan_every
             self._full_scan()

@@ -314,3 +314,58 @@ def test_the_wake_detector() -> None:
     assert not w.woke(120, 5045)  # 25 s apart: an NTP nudge, not a sleep
     assert w.woke(121, 9000)  # the wall clock ran on while the monotonic one stood
     assert not w.woke(131, 9010)
+
+
+def test_when_the_network_changes_an_offline_folder_retries_at_once(
+        folder: tuple[Path, Path], clock: FakeClock, events: list[Event]) -> None:
+    """The network's fingerprint is injected (the real one reads /sys/class/net and the
+    routing table, which a test cannot change without root-wide side effects)."""
+    d, hub = folder
+    net = ["wifi=down"]
+    paths = Paths.discover()
+    config = load_config(paths)
+    fc = config.folders[str(d)]
+    bus = EventBus()
+    bus.subscribe(events.append)
+    w = FolderWorker(fc, config.effective(fc), paths, bus, clock=clock,
+                     network=lambda: net[0], watch=False)
+    assert w.open()
+    try:
+        w.run_pending()
+        moved = hub.with_name("away.git")
+        hub.rename(moved)
+        (d / "notes.txt").write_text("saved on the train\n")
+        w._on_fs_event("notes.txt", False)
+        for _ in range(6):
+            clock.advance(max(1.1, w._next_sync_try - clock()))
+            w.run_pending()
+        assert w.state.offline_since is not None
+        moved.rename(hub)
+        assert w._next_sync_try - clock() > 5
+        clock.advance(0.5)
+        w.run_pending()
+        assert w.state.offline_since is not None  # nothing changed: the backoff holds
+        net[0] = "wifi=up"
+        clock.advance(0.5)
+        w.run_pending()
+        assert w.state.offline_since is None
+        assert hub_tip(hub) == git(d, "rev-parse", "HEAD").strip()
+    finally:
+        w.close()
+
+
+def test_the_network_fingerprint_reads_interfaces_and_routes(tmp_path: Path) -> None:
+    from gitsync.netwatch import network_fingerprint
+
+    sys_net = tmp_path / "net"
+    (sys_net / "eth0").mkdir(parents=True)
+    (sys_net / "eth0" / "operstate").write_text("up\n")
+    routes = tmp_path / "route"
+    routes.write_text("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
+                      "eth0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\n")
+    first = network_fingerprint(sys_net, routes)
+    routes.write_text(routes.read_text().replace("\t0\t0\t100", "\t0\t42\t100"))
+    assert network_fingerprint(sys_net, routes) == first  # a use counter is no change
+    (sys_net / "eth0" / "operstate").write_text("down\n")
+    assert network_fingerprint(sys_net, routes) != first
+    assert network_fingerprint(tmp_path / "absent", routes) is None
