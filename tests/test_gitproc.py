@@ -122,8 +122,10 @@ def test_missing_git_is_a_runtime_failure(tmp_path: Path) -> None:
 
 
 def test_only_gitproc_starts_git() -> None:
-    # refstream keeps its own Popen for the long-lived ssh stream (ssh, not git).
-    allowed = {"gitproc.py", "refstream.py"}
+    # refstream keeps its own Popen for the long-lived ssh stream (ssh, not git);
+    # autostart runs the platform's service manager (systemctl, launchctl) and desktop its
+    # notifier (osascript, powershell): programs of the desktop, never git.
+    allowed = {"gitproc.py", "refstream.py", "autostart/__init__.py", "desktop.py"}
     package = Path(__file__).resolve().parents[1] / "gitsync"
     spawning = {
         str(p.relative_to(package)) for p in package.rglob("*.py")
