@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,12 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from gitsync.errors import FolderError
+
+# watchdog warns, with a page-long dump, when a directory it already watches is created again
+# under the same path (git re-creating .git/refs/remotes/origin); it then replaces the watch,
+# which is what we want. Not watching .git at all is the real fix (the big-folders issue).
+warnings.filterwarnings("ignore", message="Callback with id .* already exists for watch",
+                        category=RuntimeWarning)
 
 logger = logging.getLogger(__name__)
 
