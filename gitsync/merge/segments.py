@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from gitsync.errors import UserError
 from gitsync.merge.sequence3 import merge_chunks, take
-from gitsync.merge.text import _prepare
+from gitsync.merge.text import _prepare, _terminated, _where
 from gitsync.merge.textcodec import Encoding, encode, split_lines
 from gitsync.merge.words import merge_words
 
@@ -157,18 +157,3 @@ def _choice(choices: Sequence[str] | Mapping[int, str], index: int) -> str:
         raise UserError(f"unknown choice {choice!r} for conflict {index + 1}",
                         hint="use ours, theirs, both or base")
     return choice
-
-
-def _terminated(lines: Sequence[str]) -> list[str]:
-    out = list(lines)
-    if out and not out[-1].endswith("\n"):
-        out[-1] += "\n"
-    return out
-
-
-def _where(first: int, count: int) -> str:
-    if count == 0:
-        return f"after line {first - 1}" if first > 1 else "before line 1"
-    if count == 1:
-        return f"line {first}"
-    return f"lines {first}-{first + count - 1}"
