@@ -70,12 +70,12 @@ class ChannelServer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.unlink(missing_ok=True)  # left by a daemon that was killed
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)
-        try:
-            with _short_path(self.path) as where:
-                sock.bind(where)
-        finally:
-            os.umask(old)
+        # Not os.umask: it is process-wide, and another thread creating a file or a
+        # directory meanwhile would get this mask. Until the chmod, the socket has the
+        # umask's bits, which never let another user write (connect) to it.
+        with _short_path(self.path) as where:
+            sock.bind(where)
+            os.chmod(where, 0o600)
         sock.listen(16)
         sock.settimeout(0.2)
         self._sock = sock

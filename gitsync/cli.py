@@ -26,6 +26,7 @@ from gitsync.errors import GitsyncError, UserError
 
 if TYPE_CHECKING:
     import logging
+    from datetime import datetime
 
     from gitsync.config import Paths
     from gitsync.model import CommitInfo, FolderStatus
@@ -175,6 +176,11 @@ def _print_status(st: FolderStatus) -> None:
         _out("  last commit  none yet")
     if st.ahead:
         _out(f"  not pushed   {st.ahead} commit(s)")
+    history = st.extra.get("history")
+    if isinstance(history, dict):
+        from gitsync.upkeep import describe_history
+
+        _out(f"  history      {describe_history(history)}")
     _out(f"  pending      {len(st.pending)} change(s)" +
          (": " + ", ".join(st.pending[:5]) + (" ..." if len(st.pending) > 5 else "")
           if st.pending else ""))
@@ -386,7 +392,7 @@ def cmd_merge_file(a: argparse.Namespace) -> int:
     base, ours, theirs = read(a.base), read(a.ours), read(a.theirs)
     data, code = merge_files(base, ours, theirs, path=a.path or a.ours,
                              ours_label=a.ours_label or a.ours,
-                             theirs_label=a.theirs_label or a.theirs)
+                             theirs_label=a.theirs_label or a.theirs, now=_now())
     if a.output == "-":
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
@@ -409,9 +415,16 @@ def cmd_merge_driver(a: argparse.Namespace) -> int:
 
     data, code = merge_files(Path(a.base).read_bytes(), Path(a.ours).read_bytes(),
                              Path(a.theirs).read_bytes(), path=a.path or a.ours,
-                             ours_label="ours", theirs_label="theirs")
+                             ours_label="ours", theirs_label="theirs", now=_now())
     _write_file(Path(a.ours), data)
     return code
+
+
+def _now() -> datetime:
+    """The time a merge is made at: what Word shows on the tracked changes of a conflict."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
 
 
 def _self_command() -> str:
@@ -483,8 +496,13 @@ def _setup_daemon_logging(paths: Paths, debug: bool) -> None:
     import logging.handlers
 
     paths.log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
-        paths.log_dir / "gitsync.log", maxBytes=5_000_000, backupCount=3)
+    class QuietFileHandler(logging.handlers.RotatingFileHandler):
+        # A full disk must not print a traceback for every line: the console has it.
+        def handleError(self, record: logging.LogRecord) -> None:
+            pass
+
+    handler = QuietFileHandler(paths.log_dir / "gitsync.log", maxBytes=5_000_000,
+                               backupCount=3)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     console = logging.StreamHandler(sys.stderr)
@@ -495,14 +513,16 @@ def _setup_daemon_logging(paths: Paths, debug: bool) -> None:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
+    # Not the service: the daemon imports pygit2 and the workers only once each folder's
+    # watch and scan are under way, so the scan runs beside those imports (see daemon).
+    from gitsync.config import Paths
     from gitsync.daemon import AlreadyRunning, Daemon
 
-    svc = _service()
-
+    paths = Paths.discover()
     flags = {"debounce": a.debounce, "poll": a.poll, "port": a.port,
              "max_batch_delay": a.max_batch_delay}
-    _setup_daemon_logging(svc.paths, a.debug)
-    daemon = Daemon(svc.paths, flags, web=not a.no_web, listen=a.listen)
+    _setup_daemon_logging(paths, a.debug)
+    daemon = Daemon(paths, flags, web=not a.no_web, listen=a.listen)
     try:
         daemon.run(on_ready=lambda: _logger().info("gitsync %s running; Ctrl-C stops it",
                                                 __version__))

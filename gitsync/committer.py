@@ -83,6 +83,7 @@ class Committer:
                 else self.expand(paths))
         if not todo:
             return BatchResult(None, (), ())
+        logger.debug("committing %d path(s)", len(todo))
         outcome = self.repo.commit_paths(
             todo, device=self.device, size_limit=self.size_limit,
             message_for=lambda changes: batch_message(self.device, changes),

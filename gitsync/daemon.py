@@ -8,6 +8,10 @@ It also listens on the local channel (``state/daemon.sock``): a CLI command that
 folder (``sync``, ``restore``, ``resolve``) arrives there and is run by that folder's
 worker, so the daemon stays the folder's one writer.
 
+Start-up is what a user waits for after ``gitsync run``: each folder's watch and its scan
+(a ``git status`` process) begin before the workers and pygit2 are imported, so the scan
+runs beside the imports (:class:`EarlyStart`); the worker takes both over.
+
 With ``web=True`` it also serves the web pages and the JSON API (:mod:`gitsync.server`) on
 a thread, started after the workers and stopped before them; a web request that writes
 goes through :meth:`Daemon.handle_request` like a CLI's. The server is imported only then,
@@ -20,15 +24,21 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from gitsync import scan
 from gitsync.channel import ChannelServer
 from gitsync.config import Paths, load_config
 from gitsync.daemon_lock import DaemonLock
 from gitsync.errors import FolderError, GitsyncError, UserError
 from gitsync.events import Event, EventBus
-from gitsync.operations import OPERATIONS
-from gitsync.worker import FolderWorker
+from gitsync.sshmux import SshConnections
+from gitsync.watcher import FolderWatcher, OnChange
+
+if TYPE_CHECKING:  # imported when the workers start, see EarlyStart
+    from gitsync.worker import FolderWorker
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +54,73 @@ class AlreadyRunning(Exception):
 class NotServed(FolderError):
     """The daemon runs no worker for the folder a request names (not registered, missing,
     or failed to start); the caller may write the folder itself once it can own it."""
+
+
+class EarlyStart:
+    """One folder's watch and scan, begun before its worker exists.
+
+    The watch starts first, then the scan, as the worker itself does: a change made after
+    the scan read a file still arrives as an event. Events that come before the worker
+    takes over are held and handed to it by :meth:`attach`.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._lock = threading.Lock()
+        self._held: list[tuple[str, bool]] = []
+        self._overflowed = False
+        self._on_change: OnChange | None = None
+        self._on_overflow: Callable[[], None] | None = None
+        self.watcher: FolderWatcher | None = FolderWatcher(folder, self._change, self._overflow)
+        try:
+            self.watcher.start()
+        except (GitsyncError, OSError) as e:  # the worker tries again and reports it
+            logger.debug("%s: early watch failed: %s", folder, e)
+            self.watcher = None
+        self._scan: Future[list[str]] = Future()
+        if self.watcher is not None:
+            threading.Thread(target=self._run_scan, args=(folder,), name="early-scan",
+                             daemon=True).start()
+
+    def _run_scan(self, folder: Path) -> None:
+        try:
+            self._scan.set_result(scan.changed_paths(folder))
+        except BaseException as e:
+            self._scan.set_exception(e)
+
+    def _change(self, relpath: str, gone: bool) -> None:
+        with self._lock:
+            if self._on_change is None:
+                self._held.append((relpath, gone))
+                return
+            forward = self._on_change
+        forward(relpath, gone)
+
+    def _overflow(self) -> None:
+        with self._lock:
+            if self._on_overflow is None:
+                self._overflowed = True
+                return
+            forward = self._on_overflow
+        forward()
+
+    def attach(self, on_change: OnChange, on_overflow: Callable[[], None]) -> None:
+        """From now on events go to ON_CHANGE; the held ones first, in order."""
+        with self._lock:
+            held, self._held = self._held, []
+            for relpath, gone in held:
+                on_change(relpath, gone)
+            if self._overflowed:
+                on_overflow()
+            self._on_change, self._on_overflow = on_change, on_overflow
+
+    def scan(self) -> list[str]:
+        """What ``git status`` found (waits for it); raises what the scan raised."""
+        return self._scan.result()
+
+    def stop(self) -> None:
+        """For a start no worker took over (the folder failed to start)."""
+        if self.watcher is not None:
+            self.watcher.stop()
 
 
 class Daemon:
@@ -65,9 +142,14 @@ class Daemon:
         self._config_mtime: float | None = None
         self._workers_lock = threading.RLock()
         self._channel = ChannelServer(paths.socket_file, self.handle_request)
+        # One SSH connection per host, shared by every folder's transfers and ref stream.
+        self.connections = SshConnections(paths.state_dir)
+        self._early: dict[str, EarlyStart] = {}
 
     def handle_request(self, request: dict[str, Any]) -> Any:
         """Run a CLI's request on the worker that owns its folder; its encoded result."""
+        from gitsync.operations import OPERATIONS
+
         op = OPERATIONS.get(str(request.get("op")))
         if op is None:
             raise UserError(f"unknown request {request.get('op')!r}")
@@ -91,7 +173,19 @@ class Daemon:
         with self._workers_lock:
             self._reconcile_locked()
 
+    def _start_early(self) -> None:
+        """Watch and scan every folder before the workers (and pygit2) are imported."""
+        try:
+            config = load_config(self.paths)
+        except GitsyncError:
+            return  # _reconcile logs the broken config
+        for key, fc in config.folders.items():
+            if fc.path.is_dir():
+                self._early[key] = EarlyStart(fc.path)
+
     def _reconcile_locked(self) -> None:
+        from gitsync.worker import FolderWorker
+
         try:
             mtime = self.paths.config_file.stat().st_mtime
         except FileNotFoundError:
@@ -116,15 +210,19 @@ class Daemon:
                              key, key)
                 self.bus.publish(Event("error", key, "folder is missing", needs_user=True))
                 continue
+            early = self._early.pop(key, None)
             try:
                 worker = FolderWorker(fc, config.effective(fc, self.flags), self.paths,
-                                      self.bus)
+                                      self.bus, connections=self.connections,
+                                      early=early)
                 worker.start()
             except (GitsyncError, OSError) as e:
+                if early is not None:
+                    early.stop()
                 logger.error("%s: cannot start: %s", key, e)
                 continue
             self.workers[key] = worker
-            logger.info("%s: watching (device %s, remote %s)", key, fc.device, fc.remote)
+            logger.info("%s: starting (device %s, remote %s)", key, fc.device, fc.remote)
 
     def run(self, *, install_signals: bool = True,
             on_ready: Callable[[], None] | None = None) -> None:
@@ -136,8 +234,12 @@ class Daemon:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop_event.set())
         try:
+            self._start_early()
             self._start_notifier()  # before the workers, so their first round is told
             self._reconcile()
+            for early in self._early.values():  # folders that went away meanwhile
+                early.stop()
+            self._early.clear()
             try:
                 self._channel.start()
             except OSError as e:
@@ -152,6 +254,9 @@ class Daemon:
             while not self.stop_event.wait(CONFIG_CHECK_S):
                 self._reconcile()
         finally:
+            for early in self._early.values():
+                early.stop()
+            self._early.clear()
             self._stop_web()
             self._channel.stop()
             logger.info("stopping: committing pending changes")
@@ -159,6 +264,7 @@ class Daemon:
                 for worker in self.workers.values():
                     worker.stop()
                 self.workers.clear()
+            self.connections.close()  # after the workers' last pushes
             self._stop_notifier()
             self._lock.release()
             logger.info("stopped")

@@ -20,7 +20,7 @@ from gitsync.config import Config, FolderConfig, Paths, folder_key, load_config,
 from gitsync.conflicts import ConflictRecord
 from gitsync.errors import FolderError, UserError
 from gitsync.ignore import IgnoreRules, exclude_patterns
-from gitsync.repo import Entry, Repo, init_bare, is_inside_repo
+from gitsync.repo import Entry, Repo, holds_no_history, init_bare, is_inside_repo
 
 logger = logging.getLogger(__name__)
 
@@ -160,11 +160,14 @@ def register(
         branch = repo.branch()
         if not remote:
             hub = paths.hubs_dir / f"{folder_key(folder)}.git"
-            if hub.exists():
+            if not hub.exists():
+                init_bare(hub, branch)
+                created.append(hub)
+            elif _left_by_a_cut_init(hub, config):
+                init_bare(hub, branch)  # finishes a half-made one; harmless on a whole one
+            else:
                 raise FolderError(f"a hub already exists at {hub}", path=str(folder),
                                   hint="remove it or pass --remote")
-            init_bare(hub, branch)
-            created.append(hub)
             remote = str(hub)
         repo.set_remote("origin", remote)
         fc = FolderConfig(folder, device, remote, branch)
@@ -178,6 +181,13 @@ def register(
             shutil.rmtree(p, ignore_errors=True)
         raise
     return fc
+
+
+def _left_by_a_cut_init(hub: Path, config: Config) -> bool:
+    """An empty hub no registered folder uses: what an init killed before it could clean up
+    leaves behind (it pushes nothing), so running init again may take it over."""
+    return (not any(fc.remote == str(hub) for fc in config.folders.values())
+            and holds_no_history(hub))
 
 
 def _first_snapshot(repo: Repo, fc: FolderConfig, settings: dict[str, Any],
@@ -273,31 +283,32 @@ def _merge_in_existing(repo: Repo, device: str) -> list[ConflictRecord]:
     when = now_utc()
     records = []
     taken = lambda c: (repo.workdir / c).exists()  # noqa: E731
-    for change in repo.diff_commits(None, head, renames=False):
-        path = change.new_path
-        assert path is not None and change.new is not None
-        check_path(path)
-        clash = _file_in_the_way(repo.workdir, path)
-        full = repo.workdir / path
-        if clash is None and not full.exists() and not full.is_symlink():
-            updater.write_one(path, change.new)
-            continue
-        disk = None if clash is not None else repo.disk_entry(path)
-        if disk is not None and disk.oid == change.new.oid:
-            continue
-        if clash is not None:  # a file here where the remote has a folder: rename theirs
-            cpath = copy_name(clash, theirs_device, when, taken) + path[len(clash):]
-        else:
-            cpath = copy_name(path, theirs_device, when, taken)
-        updater.write_one(cpath, change.new)
-        # Ours is the file here; its blob is written by the first snapshot that follows.
-        rec = ConflictRecord.create(
-            path=path,
-            copy_path=cpath, kind="path" if clash is not None else "add-add", base=None,
-            ours=disk.oid if disk else None, theirs=change.new.oid, ours_device=device,
-            theirs_device=theirs_device, time=when)
-        updater.write_one(rec.record_path, Entry(repo.write_blob(rec.dumps()), MODE_BLOB))
-        records.append(rec)
+    with updater.batch():  # one flush for all the files, before the snapshot
+        for change in repo.diff_commits(None, head, renames=False):
+            path = change.new_path
+            assert path is not None and change.new is not None
+            check_path(path)
+            clash = _file_in_the_way(repo.workdir, path)
+            full = repo.workdir / path
+            if clash is None and not full.exists() and not full.is_symlink():
+                updater.write_one(path, change.new)
+                continue
+            disk = None if clash is not None else repo.disk_entry(path)
+            if disk is not None and disk.oid == change.new.oid:
+                continue
+            if clash is not None:  # a file here where the remote has a folder: rename theirs
+                cpath = copy_name(clash, theirs_device, when, taken) + path[len(clash):]
+            else:
+                cpath = copy_name(path, theirs_device, when, taken)
+            updater.write_one(cpath, change.new)
+            # Ours is the file here; its blob is written by the first snapshot that follows.
+            rec = ConflictRecord.create(
+                path=path,
+                copy_path=cpath, kind="path" if clash is not None else "add-add", base=None,
+                ours=disk.oid if disk else None, theirs=change.new.oid, ours_device=device,
+                theirs_device=theirs_device, time=when)
+            updater.write_one(rec.record_path, Entry(repo.write_blob(rec.dumps()), MODE_BLOB))
+            records.append(rec)
     return records
 
 

@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 _tmp_ids = itertools.count()
@@ -20,7 +21,8 @@ def fsync_path(path: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes | str, *, perm: int | None = None,
-                 durable: bool = True) -> None:
+                 durable: bool = True, still_safe: Callable[[], bool] | None = None
+                 ) -> bool:
     """Replace PATH with DATA so that a crash leaves the old file or the new one, never half.
 
     The data goes to a temp file in the same directory (named ``.gitsync-tmp-*``, which the
@@ -28,6 +30,9 @@ def atomic_write(path: Path, data: bytes | str, *, perm: int | None = None,
     fsyncs the file before the rename and the directory after it; a caller that writes many
     files and flushes the filesystem once afterwards (``syncfs``) passes False. PERM is the
     new file's permission bits; by default an existing file's are kept, else the umask's.
+    STILL_SAFE is asked once the new content is on disk, right before the rename: False
+    (say, the user saved PATH while the temp file was written and synced) leaves PATH as it
+    is and returns False. Otherwise returns True.
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -44,12 +49,16 @@ def atomic_write(path: Path, data: bytes | str, *, perm: int | None = None,
             if durable:
                 os.fsync(fh.fileno())
         os.chmod(tmpname, perm)
+        if still_safe is not None and not still_safe():
+            Path(tmpname).unlink(missing_ok=True)
+            return False
         os.replace(tmpname, path)
     except BaseException:
         Path(tmpname).unlink(missing_ok=True)
         raise
     if durable:
         fsync_path(path.parent)  # the rename itself survives a power cut
+    return True
 
 
 def _create_temp(path: Path) -> tuple[int, str]:
@@ -66,9 +75,20 @@ def _create_temp(path: Path) -> tuple[int, str]:
 
 
 def umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """The process's umask, read without setting it: os.umask is process-wide, and a
+    thread creating a file while it is briefly 0 would make that file world-writable."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return _UMASK_AT_START
+
+
+_UMASK_AT_START = os.umask(0o022)
+os.umask(_UMASK_AT_START)
 
 
 def syncfs(path: Path) -> None:

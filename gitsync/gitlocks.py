@@ -73,10 +73,14 @@ def is_stale(lock: Path, workdir: Path, *, now: float | None = None) -> bool:
     return age > STALE_AFTER_S or not _git_process_in(workdir)
 
 
-def clear_stale_locks(gitdir: Path, workdir: Path) -> list[Path]:
-    """Remove the stale locks of one repository; returns what was removed."""
+def clear_stale_locks(gitdir: Path, workdir: Path, *, only: Path | None = None
+                      ) -> list[Path]:
+    """Remove the stale locks of one repository (ONLY: just that one, if it is one of
+    them); returns what was removed."""
     removed: list[Path] = []
     for lock in find_locks(gitdir):
+        if only is not None and lock.resolve() != only.resolve():
+            continue
         if is_stale(lock, workdir):
             try:
                 lock.unlink()

@@ -13,8 +13,10 @@ Every git process, local (``status``, ``add``, ``rev-parse``) or a transfer (``f
 * No terminal and no stdin unless ``input`` is given: git runs in a new session, so neither
   git nor an ssh it starts can prompt, and the whole process group can be stopped at once.
 * It never hangs: ``timeout`` is the longest git may stay silent (progress counts); past it,
-  or when the caller is interrupted, the process group is terminated (then killed) and git
-  reaped before the error propagates.
+  when ``should_stop`` says so, or when the caller is interrupted, the process group is
+  terminated (then killed) and git reaped before the error propagates.
+* ``low_priority`` runs git (and every process it starts) under ``nice`` and ``ionice``
+  where those exist, for background upkeep that must not slow the user down.
 
 Progress lines on stderr ("Receiving objects:  45% (9/20)") are handed to ``on_progress``
 and kept out of :attr:`GitResult.stderr`. POSIX only (``selectors`` and ``killpg``).
@@ -26,10 +28,11 @@ import codecs
 import os
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +43,7 @@ __all__ = [
     "GitFailed",
     "GitResult",
     "GitSilent",
+    "GitStopped",
     "ProgressCallback",
     "git_env",
     "run_git",
@@ -72,6 +76,10 @@ class GitFailed(RepoError):
 
 class GitSilent(RuntimeFailure):
     """git printed nothing for longer than its timeout and was stopped."""
+
+
+class GitStopped(RuntimeFailure):
+    """The caller asked for git to be stopped (``should_stop``), and it was."""
 
 
 @dataclass(frozen=True)
@@ -123,25 +131,31 @@ def run_git(
     git: str = "git",
     env: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    input: bytes | None = None,
+    input: bytes | Iterable[bytes] | None = None,
     check: bool = False,
     on_progress: ProgressCallback | None = None,
     on_stdout: Callable[[bytes], None] | None = None,
     on_silence: Callable[[str], GitsyncError] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    low_priority: bool = False,
 ) -> GitResult:
     """Run ``git --no-optional-locks ARGS`` in ``cwd`` and collect its output.
 
     ``env`` is layered over the sealed environment (:func:`git_env`). ``input`` is written
-    to git's stdin (closed after it; git gets no stdin at all when None). ``on_stdout``
+    to git's stdin (closed after it; git gets no stdin at all when None); an iterable of
+    chunks is drawn only as git takes them, so a stream bigger than memory can be fed, and
+    git reading it counts as a sign of life. ``on_stdout``
     sees stdout chunks as they arrive (stdout is collected all the same). With ``check``, a
     non-zero exit raises :class:`GitFailed`. If git stays silent for ``timeout`` seconds, its
     process group is stopped and ``on_silence(stderr so far)`` is raised, or
     :class:`GitSilent`. An exception from a callback stops git the same way and propagates.
+    ``should_stop`` is asked a few times a second; once it says True, git is stopped the same
+    way and :class:`GitStopped` raised. ``low_priority``: see the module's docstring.
     """
     argv = (git, "--no-optional-locks", *args)
     try:
         proc = subprocess.Popen(
-            argv, cwd=cwd, env=git_env(env),
+            (*_low_priority_prefix(), *argv) if low_priority else argv, cwd=cwd, env=git_env(env),
             stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
         )
@@ -150,7 +164,7 @@ def run_git(
                              hint="install git and make sure it is on PATH") from e
     err = _StderrLines(on_progress)
     try:
-        out = _collect(proc, argv, err, timeout, input, on_stdout, on_silence)
+        out = _collect(proc, argv, err, timeout, input, on_stdout, on_silence, should_stop)
     finally:
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             if pipe is not None:
@@ -160,12 +174,15 @@ def run_git(
 
 
 def _collect(proc: subprocess.Popen[bytes], argv: tuple[str, ...], err: _StderrLines,
-             timeout: float, input: bytes | None, on_stdout: Callable[[bytes], None] | None,
-             on_silence: Callable[[str], GitsyncError] | None) -> bytearray:
+             timeout: float, input: bytes | Iterable[bytes] | None,
+             on_stdout: Callable[[bytes], None] | None,
+             on_silence: Callable[[str], GitsyncError] | None,
+             should_stop: Callable[[], bool] | None = None) -> bytearray:
     """Serve git's pipes until it exits; stop its group on silence or on any exception."""
     assert proc.stdout is not None and proc.stderr is not None
     out = bytearray()
-    pending = memoryview(input or b"")
+    chunks = iter((input,) if isinstance(input, bytes) else input or ())
+    pending = memoryview(b"")
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ, "out")
     sel.register(proc.stderr, selectors.EVENT_READ, "err")
@@ -180,7 +197,10 @@ def _collect(proc: subprocess.Popen[bytes], argv: tuple[str, ...], err: _StderrL
             now = time.monotonic()
             for key, _ in events:
                 if key.data == "in":
-                    pending = _feed(proc, sel, pending)
+                    before = len(pending)
+                    pending = _feed(proc, sel, pending, chunks)
+                    if len(pending) != before:
+                        last_output = now
                     continue
                 chunk = os.read(key.fd, _CHUNK)
                 if not chunk:
@@ -203,6 +223,9 @@ def _collect(proc: subprocess.Popen[bytes], argv: tuple[str, ...], err: _StderrL
                     raise on_silence(err.close())
                 raise GitSilent(f"git {argv[2] if len(argv) > 2 else ''} gave no sign of life"
                                 f" for {timeout:g} s", hint="will retry")
+            elif should_stop is not None and should_stop():
+                _stop_group(proc)
+                raise GitStopped(f"git {argv[2] if len(argv) > 2 else ''} was stopped")
         proc.wait()
     except BaseException:
         _stop_group(proc)
@@ -212,18 +235,36 @@ def _collect(proc: subprocess.Popen[bytes], argv: tuple[str, ...], err: _StderrL
     return out
 
 
+def _low_priority_prefix() -> tuple[str, ...]:
+    """``nice``/``ionice`` in front of git, those that exist (``ionice -t``: run anyway when
+    the kernel refuses the I/O class, as in some containers)."""
+    prefix: tuple[str, ...] = ()
+    if shutil.which("nice"):
+        prefix += ("nice", "-n", "19")
+    if shutil.which("ionice"):
+        prefix += ("ionice", "-c", "3", "-t")
+    return prefix
+
+
 def _feed(proc: subprocess.Popen[bytes], sel: selectors.BaseSelector,
-          pending: memoryview) -> memoryview:
+          pending: memoryview, chunks: Iterator[bytes]) -> memoryview:
     """Write what git's stdin takes now; close it when all is written or git stopped reading."""
     assert proc.stdin is not None
+    done = False
     try:
+        while not pending:
+            chunk = next(chunks, None)
+            if chunk is None:
+                done = True
+                break
+            pending = memoryview(chunk)
         if pending:
             pending = pending[os.write(proc.stdin.fileno(), pending[:_CHUNK]):]
     except BlockingIOError:
         return pending
     except BrokenPipeError:  # git exited or closed stdin: its exit status tells why
-        pending = memoryview(b"")
-    if not pending:
+        pending, done = memoryview(b""), True
+    if done:
         sel.unregister(proc.stdin)
         proc.stdin.close()
     return pending

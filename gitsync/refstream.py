@@ -21,7 +21,9 @@ git-annex's ``notifychanges``). Two halves live here:
 
 The ssh command is built the way git builds it (``GIT_SSH_COMMAND`` run through ``sh``, or
 ``GIT_SSH``, else :data:`gitsync.transport.DEFAULT_SSH_COMMAND`), so keys, agents, aliases and
-``known_hosts`` behave exactly as they do for the fetch that follows each change. POSIX only.
+``known_hosts`` behave exactly as they do for the fetch that follows each change. With the
+default command and a daemon's :class:`gitsync.sshmux.SshConnections`, the stream is one
+session of the connection the fetches and pushes share. POSIX only.
 
 ``python -m gitsync.refstream [watch-refs] PATH BRANCH`` runs the server half without the CLI.
 """
@@ -49,6 +51,7 @@ from gitsync.backoff import Backoff
 from gitsync.errors import RepoError, RuntimeFailure, UserError
 from gitsync.gitproc import run_git
 from gitsync.remoteurl import RemoteKind, RemoteUrlError, parse_url
+from gitsync.sshmux import SshConnections
 from gitsync.transport import DEFAULT_SSH_COMMAND
 from gitsync.watcher import RefWatcher
 
@@ -282,12 +285,14 @@ class RemoteRefStream:
     as ``~/.local/bin/gitsync``). ``env`` is layered over the process environment, both for
     picking the ssh command (``GIT_SSH_COMMAND``, ``GIT_SSH``) and for running it.
     ``silence_timeout`` is how long a connected stream may stay quiet (the host pings every
-    30 s) before it is presumed dead and reopened.
+    30 s) before it is presumed dead and reopened. ``connections`` shares one connection
+    to the host with the daemon's transfers when the default ssh command is used.
     """
 
     def __init__(self, url: str, branch: str, on_change: Callable[[], None], *,
                  remote_command: str = "gitsync", env: Mapping[str, str] | None = None,
-                 silence_timeout: float = DEFAULT_SILENCE_TIMEOUT) -> None:
+                 silence_timeout: float = DEFAULT_SILENCE_TIMEOUT,
+                 connections: SshConnections | None = None) -> None:
         remote = parse_url(url)
         if remote.kind is not RemoteKind.SSH or not remote.host:
             raise RemoteUrlError(f"live updates need an ssh remote, not {remote.display!r}",
@@ -299,6 +304,8 @@ class RemoteRefStream:
             raise RemoteUrlError(f"remote URL {remote.display!r} names no repository path",
                                  url=url)
         self.url = url
+        self._remote = remote
+        self._connections = connections
         self.host = remote.host
         self.port = remote.port
         self.user = remote.user
@@ -314,6 +321,8 @@ class RemoteRefStream:
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._connected = False
+        self._tip: str | None = None
+        self._release_turn: Callable[[], None] | None = None
 
     # -- public ----------------------------------------------------------------------------
 
@@ -321,6 +330,12 @@ class RemoteRefStream:
     def connected(self) -> bool:
         """True between the host's ``ready`` and the end of that connection."""
         return self._connected
+
+    @property
+    def tip(self) -> str | None:
+        """The remote tip the live stream last announced (:data:`ZERO_OID`: no branch), or
+        None while it is not connected. An owner may skip a fetch when it already has it."""
+        return self._tip
 
     def command(self) -> list[str]:
         """The argv that opens the stream, built as git builds its ssh command."""
@@ -335,7 +350,10 @@ class RemoteRefStream:
         ssh_program = self._env.get("GIT_SSH")
         if ssh_program:
             return [ssh_program, *args]
-        return [*shlex.split(DEFAULT_SSH_COMMAND), *args]
+        return [*shlex.split(DEFAULT_SSH_COMMAND), *self._shared_options(), *args]
+
+    def _shared_options(self) -> list[str]:
+        return self._connections.options(self._remote) if self._connections else []
 
     def start(self) -> None:
         """Open the stream in a background thread; returns at once."""
@@ -393,12 +411,23 @@ class RemoteRefStream:
         with self._lock:
             if self._stopping.is_set():
                 return None, "stopped"
+        argv = self.command()
+        # Becoming the shared connection's master, if none runs yet, takes a turn: held until
+        # the host says ready (then transfers join this connection) or the session ends.
+        if self._connections is not None and "ControlMaster=auto" in argv:
+            self._release_turn = self._connections.hold(self._remote,
+                                                        give_up=self._stopping.is_set)
+        with self._lock:
+            if self._stopping.is_set():
+                self._end_turn()
+                return None, "stopped"
             try:
                 proc = subprocess.Popen(
-                    self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE, env=self._env, start_new_session=True,
                 )
             except OSError as e:
+                self._end_turn()
                 return None, f"cannot run ssh: {e}"
             self._proc = proc
         connected_at: float | None = None
@@ -406,7 +435,9 @@ class RemoteRefStream:
         try:
             connected_at, ending, stderr_tail = self._read(proc)
         finally:
+            self._end_turn()
             self._connected = False
+            self._tip = None
             with self._lock:
                 self._proc = None  # from here on stop() leaves it to us
             if not ending:  # both pipes closed: ssh is exiting, let it report its status
@@ -455,15 +486,24 @@ class RemoteRefStream:
 
     def _handle(self, line: str) -> bool:
         """Act on one line; True if it was ``ready``."""
-        word, _, _rest = line.partition(" ")
+        word, _, rest = line.partition(" ")
+        if word in ("ready", "ref"):
+            self._tip = rest if _OID.match(rest) else None
         if word == "ready":
+            self._end_turn()
             self._connected = True
             logger.info("live updates from %s connected", self.host)
             self._notify()
             return True
         if word == "ref":
+            logger.debug("%s says %s moved to %s", self.host, self.branch, rest)
             self._notify()
         return False  # "ping" and unknown words: only proof of life
+
+    def _end_turn(self) -> None:
+        release, self._release_turn = self._release_turn, None
+        if release is not None:
+            release()
 
     def _notify(self) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -349,8 +350,13 @@ def _settle_docx_each(repo: Repo, rec: ConflictRecord, choices: list[str]
     if not rec.in_document or current is None or ours is None or theirs is None:
         raise refuse
     try:
-        again = merge_docx(_blob(repo, rec.base), ours, theirs, ours_label=rec.ours_device,
-                           theirs_label=rec.theirs_device)
+        # The merge dated its tracked changes with the record's time (merges recorded before
+        # that was so used a time taken from the documents: None).
+        for when in (datetime.fromtimestamp(rec.time, UTC), None):
+            again = merge_docx(_blob(repo, rec.base), ours, theirs, ours_label=rec.ours_device,
+                               theirs_label=rec.theirs_device, now=when)
+            if again.data == current:
+                break
         if again.data != current or len(again.conflicts) != len(choices):
             raise refuse
         data = settle_each(current, rec.theirs_device, choices)

@@ -2,7 +2,8 @@
 
 Paths come from other devices (incoming commits) and from users (the web API, the CLI) and
 are hostile until checked: one rule for both, so the two never drift apart. A path is
-refused when it is absolute, holds ``..``/``.``/empty components, a backslash or a NUL, or
+refused when it is absolute, holds ``..``/``.``/empty components, a backslash or a NUL, a
+name longer than a filesystem allows, or
 names or aliases ``.git`` in any component (``.GIT``, ``.git.``, ``git~1``: case-folded,
 trailing dots and spaces dropped, as Windows and macOS filesystems treat them).
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from gitsync.errors import PathError
 
 MAX_PATH = 4096
+MAX_NAME = 255  # bytes per component: what Linux, macOS and Windows filesystems allow
 
 
 def unsafe_reason(path: str) -> str | None:
@@ -34,6 +36,8 @@ def unsafe_reason(path: str) -> str | None:
             return "the path holds an empty, '.' or '..' component"
         if comp.casefold().rstrip(". ") in (".git", "git~1"):
             return "the path is inside .git"
+        if len(os.fsencode(comp)) > MAX_NAME:
+            return f"a name in the path is longer than {MAX_NAME} bytes"
     return None
 
 

@@ -50,6 +50,7 @@ from gitsync.revspec import parse_time
 from gitsync.round import FolderParts
 from gitsync.safepath import check_user_path
 from gitsync.sync import SyncOutcome
+from gitsync.upkeep import history_size
 from gitsync.waiting import WaitingFiles
 from gitsync.worktree import WorktreeUpdater
 
@@ -217,6 +218,8 @@ class Service:
         extra["conflicts"] = len(resolve_mod.list_conflicts(repo))
         if live and saved.get("sync_stopped"):
             extra["sync_stopped"] = saved["sync_stopped"]
+        if not quick:  # the dashboard asks often and does not show it
+            extra["history"] = self._history(fc, repo)
         return FolderStatus(
             **base,
             state=state,
@@ -229,6 +232,15 @@ class Service:
             ahead=repo.count_unpushed(f"refs/remotes/origin/{fc.branch}"),
             extra=extra,
         )
+
+    def _history(self, fc: FolderConfig, repo: Repo) -> dict[str, int] | None:
+        """How big history is; the count of versions is cached beside the state file."""
+        try:
+            return history_size(repo.workdir, repo.gitdir, repo.head_id(),
+                                self._state_file(fc).with_suffix(".history")).to_json()
+        except GitsyncError as e:
+            logger.warning("%s: cannot measure history: %s", fc.path, e)
+            return None
 
     # --------------------------------------------------------------- history
     def log(self, path_arg: str | None = None, *, folder_arg: str | None = None,

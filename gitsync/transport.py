@@ -10,7 +10,9 @@ What every call promises:
   terminal to ask on; and unless the user configured their own ``GIT_SSH_COMMAND``, ``GIT_SSH``
   or ``core.sshCommand`` (kept exactly as is), ssh runs as :data:`DEFAULT_SSH_COMMAND`
   (``BatchMode=yes``, ``ConnectTimeout=10``). An unknown or changed host key is therefore
-  refused (:class:`HostKeyError`), never accepted silently.
+  refused (:class:`HostKeyError`), never accepted silently. A daemon's transports also share
+  one connection per host (:attr:`Transport.connections`, see :mod:`gitsync.sshmux`); a
+  user's own ssh command is never changed for that.
 * It never forces. Pushes are plain fast-forward pushes (``--atomic --porcelain``); a remote that
   moved on raises :class:`PushRejected` so the caller fetches, merges and retries. Losing a
   race to another device's push is that same case, however git words it (see
@@ -33,7 +35,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import shutil
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +50,10 @@ from gitsync.errors import (
     RepoError,
     RuntimeFailure,
 )
+from gitsync.gitlocks import clear_stale_locks
 from gitsync.gitproc import GitResult, ProgressCallback, git_env, run_git
 from gitsync.remoteurl import RemoteKind, RemoteUrl, parse_url, redact
+from gitsync.sshmux import SshConnections
 
 __all__ = [
     "DEFAULT_SSH_COMMAND",
@@ -137,14 +143,18 @@ class Transport:
     come from. ``remote`` arguments take a configured remote name or a URL. ``env`` holds
     variables layered over the process environment (e.g. a ``GIT_SSH_COMMAND``). ``timeout``
     is how many seconds git may stay silent before the transfer is abandoned.
+    ``connections`` (may be set later, by whoever owns them) shares one SSH connection per
+    host between transfers when gitsync builds the ssh command itself.
     """
 
     def __init__(self, repo_dir: Path, *, git: str = "git",
-                 env: Mapping[str, str] | None = None, timeout: float = 120) -> None:
+                 env: Mapping[str, str] | None = None, timeout: float = 120,
+                 connections: SshConnections | None = None) -> None:
         self.repo_dir = Path(repo_dir)
         self.git = git
         self.env = dict(env or {})
         self.timeout = timeout
+        self.connections = connections
         # Read once, kept while no git config file changes (see _settings_current).
         self._config_key: tuple[object, ...] | None = None
         self._urls: dict[tuple[str, bool], RemoteUrl] = {}
@@ -213,6 +223,8 @@ class Transport:
         args = ["push", "--atomic", "--porcelain", "--progress", "--", remote,
                 f"{local_oid_or_ref}:{full}"]
         result = self._run(args, url=url, op="push")
+        if _cleared_stale_hub_lock(url, result.stderr):
+            result = self._run(args, url=url, op="push")
         status = _porcelain_status(result.text, full)
         if status is None:
             if result.returncode == 0:
@@ -288,9 +300,24 @@ class Transport:
     def _run(self, args: Sequence[str], *, url: RemoteUrl, op: str) -> GitResult:
         self._check_dir()
         logger.debug("git %s %s", op, url.display)
-        env = _transfer_env(self.env, url=url, ssh_configured=self._ssh_command_configured)
-        return run_git(args, git=self.git, cwd=self.repo_dir, env=env, timeout=self.timeout,
-                       on_silence=lambda detail: _timed_out(op, url, self.timeout, detail))
+        connections, options = self.connections, []
+        if connections is not None and url.kind is RemoteKind.SSH and not _own_ssh(
+                self.env, self._ssh_command_configured):
+            options = connections.options(url)
+        env = _transfer_env(self.env, url=url, ssh_configured=self._ssh_command_configured,
+                            ssh_options=options)
+        release = connections.hold(url) if connections is not None and options else None
+        started = time.monotonic()
+        try:
+            result = run_git(args, git=self.git, cwd=self.repo_dir, env=env,
+                             timeout=self.timeout,
+                             on_silence=lambda detail: _timed_out(op, url, self.timeout, detail))
+        finally:
+            if release is not None:
+                release()
+        logger.debug("git %s %s: exit %d after %.3f s", op, url.display, result.returncode,
+                     time.monotonic() - started)
+        return result
 
     def _check_dir(self) -> None:
         if not self.repo_dir.is_dir():
@@ -363,20 +390,27 @@ def _remove_partial_clone(dest: Path, existed: bool) -> None:
 
 
 def _transfer_env(overrides: Mapping[str, str], *, url: RemoteUrl | None,
-                  ssh_configured: Callable[[], bool]) -> dict[str, str]:
+                  ssh_configured: Callable[[], bool],
+                  ssh_options: Sequence[str] = ()) -> dict[str, str]:
     """Variables a transfer runs with, over gitproc's sealed environment.
 
-    For an SSH remote, ssh runs as :data:`DEFAULT_SSH_COMMAND` unless the user chose their
-    own (``GIT_SSH_COMMAND``, ``GIT_SSH`` or ``core.sshCommand``, which are then left
-    exactly as they are). ``ssh_configured`` is asked only when it matters.
+    For an SSH remote, ssh runs as :data:`DEFAULT_SSH_COMMAND` followed by ``ssh_options``
+    (those that share a connection) unless the user chose their own (``GIT_SSH_COMMAND``,
+    ``GIT_SSH`` or ``core.sshCommand``, which are then left exactly as they are).
+    ``ssh_configured`` is asked only when it matters.
     """
     env = dict(overrides)
     env["GIT_PROGRESS_DELAY"] = "0"  # report progress at once: it is also our sign of life
-    if url is not None and url.kind is RemoteKind.SSH:
-        sealed = git_env(env)
-        if not (sealed.get("GIT_SSH_COMMAND") or sealed.get("GIT_SSH") or ssh_configured()):
-            env["GIT_SSH_COMMAND"] = DEFAULT_SSH_COMMAND
+    if url is not None and url.kind is RemoteKind.SSH and not _own_ssh(env, ssh_configured):
+        env["GIT_SSH_COMMAND"] = " ".join([DEFAULT_SSH_COMMAND, *map(shlex.quote, ssh_options)])
     return env
+
+
+def _own_ssh(overrides: Mapping[str, str], ssh_configured: Callable[[], bool]) -> bool:
+    """Whether the user chose the ssh command (``GIT_SSH_COMMAND``, ``GIT_SSH`` in the
+    environment git will see, or ``core.sshCommand``)."""
+    sealed = git_env(overrides)
+    return bool(sealed.get("GIT_SSH_COMMAND") or sealed.get("GIT_SSH") or ssh_configured())
 
 
 def _ssh_command_configured(git: str, cwd: Path | None, overrides: Mapping[str, str]) -> bool:
@@ -490,6 +524,19 @@ def _lost_race(summary: str, reason: str, detail: str) -> bool:
     if not reason.startswith(_UPDATE_FAILED):
         return False
     return not any(w in detail or w in reason for w in _NOT_A_RACE)
+
+
+def _cleared_stale_hub_lock(url: RemoteUrl, stderr: str) -> bool:
+    """A hub on this disk whose ref lock was left by a push killed with everything around
+    it (a power cut) refuses every device's push for good: git never removes such a lock.
+    Remove it, as for the folder's own locks, when no live process owns it; True if so."""
+    if url.kind not in (RemoteKind.LOCAL, RemoteKind.FILE) or "Unable to create '" not in stderr:
+        return False
+    lock = Path(stderr.split("Unable to create '", 1)[1].split("'", 1)[0])
+    hub = Path(url.path)
+    if lock.suffix != ".lock" or not lock.resolve().is_relative_to(hub.resolve()):
+        return False
+    return bool(clear_stale_locks(hub, hub, only=lock))
 
 
 def _push_refused(url: RemoteUrl, ref: str, summary: str, expect: str | None,

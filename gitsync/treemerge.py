@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from gitsync.conflicts import ConflictRecord, Hunk, clip, copy_name, is_record_path
 from gitsync.merge.registry import MergerRegistry
@@ -34,6 +35,9 @@ class TreeMerge:
     conflicts: list[ConflictRecord] = field(default_factory=list)
     merged_paths: list[str] = field(default_factory=list)  # content merged cleanly
     notes: list[str] = field(default_factory=list)
+    #: New blobs the updates refer to, by id, not stored yet (TreeMerger's defer_blobs):
+    #: the caller writes them with the merge commit (Repo.commit_updates).
+    blobs: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,11 @@ def _merge_mode(base: int | None, ours: int, theirs: int) -> int:
 
 class TreeMerger:
     def __init__(self, repo: Repo, registry: MergerRegistry, *, ours_device: str,
-                 theirs_device: str, now: float) -> None:
+                 theirs_device: str, now: float, defer_blobs: bool = False) -> None:
+        """DEFER_BLOBS: keep new blobs in the result (TreeMerge.blobs) instead of storing
+        them one by one."""
         self.repo = repo
+        self.defer_blobs = defer_blobs
         self.registry = registry
         self.ours_device = ours_device
         self.theirs_device = theirs_device
@@ -131,6 +138,13 @@ class TreeMerger:
                 self._merge_content(out, path, None, o_entry, t_entry, kind="add-add")
         return out
 
+    def _blob(self, out: TreeMerge, data: bytes) -> str:
+        if not self.defer_blobs:
+            return self.repo.write_blob(data)
+        oid = self.repo.hash_blob(data)
+        out.blobs[oid] = data
+        return oid
+
     def merge_path(self, path: str, base: Entry | None, ours: Entry, theirs: Entry,
                    ours_commit: str | None = None) -> TreeMerge:
         """Merge one path's three versions (for a save made while a change waited)."""
@@ -176,7 +190,7 @@ class TreeMerger:
             base=None, ours=None, theirs=entry.oid, ours_device=self.ours_device,
             theirs_device=self.theirs_device, time=self.now,
             hunks=(Hunk(path, "", "", why),))
-        out.updates[rec.record_path] = Entry(self.repo.write_blob(rec.dumps()), MODE_BLOB)
+        out.updates[rec.record_path] = Entry(self._blob(out, rec.dumps()), MODE_BLOB)
         out.conflicts.append(rec)
 
     def _merge_content(self, out: TreeMerge, path: str, base: Entry | None, ours: Entry,
@@ -207,8 +221,9 @@ class TreeMerger:
             self.repo.blob(theirs.oid),
             ours_label=self.ours_device,
             theirs_label=self.theirs_device,
+            now=datetime.fromtimestamp(self.now, UTC),
         )
-        merged = Entry(self.repo.write_blob(result.data),
+        merged = Entry(self._blob(out, result.data),
                        mode if mode in (MODE_BLOB, MODE_EXEC) else MODE_BLOB)
         if result.clean:
             out.updates[path] = merged
@@ -237,7 +252,7 @@ class TreeMerger:
             kind=kind, base=base.oid if base else None, ours=ours.oid, theirs=theirs.oid,
             ours_device=self.ours_device, theirs_device=self.theirs_device, time=self.now,
             hunks=tuple(hunks), in_document=in_document)
-        out.updates[rec.record_path] = Entry(self.repo.write_blob(rec.dumps()), MODE_BLOB)
+        out.updates[rec.record_path] = Entry(self._blob(out, rec.dumps()), MODE_BLOB)
         out.conflicts.append(rec)
         logger.warning("conflict in %s: kept this device's version%s", path,
                        f", the other is in {copy_path}" if copy_path else

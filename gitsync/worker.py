@@ -16,12 +16,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gitsync.backoff import Backoff
 from gitsync.config import FolderConfig, Paths, folder_key
 from gitsync.debounce import Debouncer
-from gitsync.errors import FolderError, GitsyncError, HistoryDivergedError, LockedError
+from gitsync.errors import (
+    FolderError,
+    GitsyncError,
+    HistoryDivergedError,
+    LockedError,
+    RepoError,
+)
 from gitsync.events import Event, EventBus
 from gitsync.folderstate import USER_PAUSE_REASON, FolderState, is_paused, write_state
 from gitsync.ignore import exclude_patterns
@@ -32,9 +38,11 @@ from gitsync.refstream import RemoteRefStream
 from gitsync.remoteurl import RemoteKind, parse_url
 from gitsync.repo import Entry
 from gitsync.round import FolderParts, run_round
+from gitsync.sshmux import SshConnections
 from gitsync.sync import SyncOutcome
+from gitsync.upkeep import Upkeep
 from gitsync.wakeup import WakeDetector
-from gitsync.watcher import FolderWatcher, RefWatcher, WatchLimitError
+from gitsync.watcher import FolderWatcher, OnChange, RefWatcher, WatchLimitError
 from gitsync.worktree import UnsafePathError
 
 logger = logging.getLogger(__name__)
@@ -43,7 +51,19 @@ Clock = Callable[[], float]
 RETRY_CAP_S = 60.0
 WAITING_CHECK_S = 1.0  # how often a file waiting for its editor to close is looked at
 SCAN_WITHOUT_WATCH_S = 10.0  # scan interval for a folder the kernel refuses to watch
+LOCAL_RETRY_S = 2.0  # a round that failed on a local write (a full disk) goes again after
 Call = Callable[[FolderParts], Any]
+
+
+class Prestarted(Protocol):
+    """A folder's watch and scan begun before its worker existed (the daemon begins them
+    while the rest of gitsync is imported); the worker takes both over."""
+
+    watcher: FolderWatcher | None  # started; None when it could not be
+
+    def attach(self, on_change: OnChange, on_overflow: Callable[[], None]) -> None: ...
+
+    def scan(self) -> list[str]: ...
 
 
 class FolderWorker:
@@ -64,6 +84,8 @@ class FolderWorker:
         wall_clock: Clock = time.time,
         network: Callable[[], str | None] = network_fingerprint,
         watch: bool = True,
+        connections: SshConnections | None = None,
+        early: Prestarted | None = None,
     ) -> None:
         self.folder = folder
         self.settings = settings
@@ -81,18 +103,35 @@ class FolderWorker:
         self.repo = self.parts.repo
         self.committer = self.parts.committer
         self.syncer = self.parts.syncer
+        self._connections = connections  # the daemon's, shared by every folder; it closes them
+        self.syncer.transport.connections = connections
         self.owner = FolderOwner(self.repo.gitdir)
+        # Packs the repository while idle; a look that ends wakes the queue (an ignored
+        # message) so that _tick hears of it.
+        self.upkeep = Upkeep(self.repo.workdir, self.repo.gitdir,
+                             on_done=lambda: self._queue.put(("upkeep", None)))
         self.debouncer = Debouncer(settings["debounce"], settings["max_batch_delay"],
                                    settings["delete_delay"])
         self.state = FolderState()
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # Messages taken in during a round (see _commit_settled) but served after it.
+        self._deferred: list[tuple[str, Any]] = []
+        self.syncer.meanwhile = self._commit_settled
         self._stopping = threading.Event()
         self._rescan_lock = threading.Lock()
         self._rescan_queued = False
         self._retry_at: dict[str, tuple[float, Backoff]] = {}
         self._thread = threading.Thread(target=self._run, name=f"worker:{folder.path.name}")
-        self._watcher = (FolderWatcher(folder.path, self._on_fs_event, self.request_rescan)
-                         if watch else None)
+        self._early_scan: Callable[[], list[str]] | None = None
+        self._watching = False
+        if watch and early is not None and early.watcher is not None:
+            self._watcher: FolderWatcher | None = early.watcher
+            early.attach(self._on_fs_event, self.request_rescan)
+            self._watching = True
+            self._early_scan = early.scan
+        else:
+            self._watcher = (FolderWatcher(folder.path, self._on_fs_event, self.request_rescan)
+                             if watch else None)
         self._sync_due = False
         self._next_sync_try = 0.0
         self._sync_backoff = Backoff(1.0, RETRY_CAP_S)
@@ -121,7 +160,8 @@ class FolderWorker:
             env["GIT_SSH_COMMAND"] = ssh
         return RemoteRefStream(self.folder.remote, self.folder.branch,
                                self.request_remote_check,
-                               remote_command=str(self.settings["remote_gitsync"]), env=env)
+                               remote_command=str(self.settings["remote_gitsync"]), env=env,
+                               connections=self._connections)
 
     def start(self) -> None:
         self._start_watching()
@@ -132,7 +172,7 @@ class FolderWorker:
         self._thread.start()
 
     def _start_watching(self) -> None:
-        if self._watcher:
+        if self._watcher and not self._watching:
             try:
                 self._watcher.start()
             except WatchLimitError as e:
@@ -148,6 +188,7 @@ class FolderWorker:
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is pending, try one last push, then stop."""
         self._stopping.set()
+        self.upkeep.stop()
         if self._hub_watcher:
             self._hub_watcher.stop()
         if self._ref_stream:
@@ -178,7 +219,9 @@ class FolderWorker:
         return future
 
     def _on_fs_event(self, relpath: str, gone: bool) -> None:
-        self._queue.put(("fs", (relpath, gone)))
+        # Stamped on arrival: the quiet time a save needs counts from the write, even when
+        # the owner thread is busy (a push, an index write) when the event comes in.
+        self._queue.put(("fs", (relpath, gone, self.clock())))
 
     # ------------------------------------------------------------- driving by hand
     def open(self) -> bool:
@@ -205,6 +248,7 @@ class FolderWorker:
         try:
             self._flush()
         finally:
+            self.upkeep.stop()
             self._fail_calls()
             self.owner.release()
 
@@ -228,21 +272,40 @@ class FolderWorker:
             self._startup()
             while True:
                 msg = self._next_message()
-                if msg is not None and msg[0] == "stop":
+                batch = [msg, *self._queued()] if msg is not None else []
+                stop = next((i for i, m in enumerate(batch) if m[0] == "stop"), None)
+                if stop is not None:
+                    for m in batch[stop + 1:]:  # answered by _fail_calls
+                        self._queue.put(m)
+                    batch = batch[:stop]
+                for m in batch:
+                    self._handle(m)
+                if stop is not None:
                     self._flush()
                     break
-                if msg is not None:
-                    self._handle(msg)
                 self._tick()
         except Exception as e:  # a bug: report it, don't take the daemon down silently
             logger.exception("worker for %s stopped on an unexpected error", self.folder.path)
             self.state.state, self.state.last_error = "error", f"internal error: {e}"
             self._publish("error", f"stopped on an internal error: {e}", needs_user=True)
         finally:
+            self.upkeep.stop()
             self.state.state = "stopped"
             self._save_state()
             self._fail_calls()
             self.owner.release()
+
+    def _queued(self, limit: int = 10_000) -> list[tuple[str, Any]]:
+        """Every message waiting now. What queued up while the owner was busy is taken in
+        before the next tick decides what is due: saves are stamped on arrival, so one by
+        one each would look settled alone and make a commit of its own."""
+        out, self._deferred = self._deferred, []
+        while len(out) < limit:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return out
 
     def _own_folder(self) -> bool:
         """Take the folder's owner lock, waiting while a CLI command finishes its write."""
@@ -254,6 +317,9 @@ class FolderWorker:
 
     def _fail_calls(self) -> None:
         """Calls still queued when the worker stops get an answer, not a hang."""
+        for m in self._deferred:
+            self._queue.put(m)
+        self._deferred = []
         while True:
             try:
                 kind, arg = self._queue.get_nowait()
@@ -265,6 +331,8 @@ class FolderWorker:
                     path=str(self.folder.path), hint="try again"))
 
     def _next_message(self) -> tuple[str, Any] | None:
+        if self._deferred:
+            return self._deferred.pop(0)
         deadline = self.debouncer.next_deadline()
         timeouts = [1.0 if self.state.state == "paused" else 30.0]
         if deadline is not None:
@@ -279,6 +347,9 @@ class FolderWorker:
             timeouts.append(self._next_waiting_check - self.clock())
         if self._scan_every is not None:
             timeouts.append(self._next_scan - self.clock())
+        upkeep_at = self.upkeep.next_deadline() if self.state.reason is None else None
+        if upkeep_at is not None:
+            timeouts.append(upkeep_at - self.clock())
         timeout = max(0.0, min(timeouts))
         try:
             return self._queue.get(timeout=timeout)
@@ -293,11 +364,17 @@ class FolderWorker:
                           locks=[str(p) for p in removed])
         # Before the scan: files waiting for their editor hold old content that is no edit.
         self.state.waiting = self.parts.waiting.reasons()
+        early_scan, self._early_scan = self._early_scan, None
         if not self._check_pause():
-            self._full_scan()
+            self._full_scan(early_scan)
         self.state.state = "paused" if self.state.reason else "watching"
         self._sync_due = True
         self._save_state()
+        if self.state.state == "watching":
+            logger.info("%s: watching (scan done)", self.folder.path)
+        # The first save after start-up must not pay for what libgit2 and the index load
+        # lazily (attributes, the diff machinery, 100,000 index entries): load them now.
+        self.repo.warm_up()
 
     def _pause_reason(self) -> str | None:
         """Why nothing may be committed or synced now: the user's own git operation in
@@ -322,9 +399,12 @@ class FolderWorker:
             self._save_state()
         return reason is not None
 
-    def _full_scan(self) -> None:
+    def _full_scan(self, found: Callable[[], list[str]] | None = None) -> None:
+        """Commit every change in the folder; FOUND: a scan begun earlier (at start-up,
+        after the watch began), else one now."""
         try:
-            changed = [p for p in self.repo.changed_paths() if self.committer.wanted(p)]
+            scanned = found() if found is not None else self.repo.changed_paths()
+            changed = [p for p in scanned if self.committer.wanted(p)]
         except Exception as e:
             logger.warning("%s: scan failed (%s); will retry", self.folder.path, e)
             return
@@ -336,19 +416,53 @@ class FolderWorker:
         kind, arg = msg
         now = self.clock()
         if kind == "fs":
-            relpath, gone = arg
+            relpath, gone, when = arg
             if self.committer.ignore.matches(relpath) or self._is_own_write(relpath):
                 return
-            self.debouncer.touch(relpath, now, deleted=gone)
+            if gone and not self._in_head(relpath):
+                # Nothing to delete (a temp file renamed over a document, as LibreOffice's
+                # lu*.tmp is, or a file made and removed between two commits): holding it
+                # back as a delete would hold back the whole batch for delete_delay.
+                gone = False
+            self.debouncer.touch(relpath, min(when, now), deleted=gone)
         elif kind == "rescan":
             with self._rescan_lock:
                 self._rescan_queued = False
             self._full_scan()
         elif kind == "remote":
-            self._sync_due, self._next_sync_try = True, 0.0
+            if not self._remote_tip_known():
+                self._sync_due, self._next_sync_try = True, 0.0
         elif kind == "call":
             fn, future = arg
             self._run_call(fn, future)
+
+    def _in_head(self, path: str) -> bool:
+        """Whether PATH is a file or folder in the last commit (on doubt: yes)."""
+        try:
+            head = self.repo.head_id()
+            return head is not None and (self.repo.entry_at(head, path) is not None
+                                         or self.repo.is_dir_at(head, path))
+        except Exception:  # an unreadable repository: keep the delete's hold-back
+            return True
+
+    def _commit_settled(self) -> None:
+        """Between two tries of a round whose push was refused: take in the saves made so
+        far and commit those that settled. A round that keeps losing the race to other
+        devices can last seconds, and a version saved and replaced meanwhile was lost."""
+        for m in self._queued():
+            if m[0] == "fs":
+                self._handle(m)
+            else:
+                self._deferred.append(m)
+        due = self.debouncer.due(self.clock())
+        if due:
+            self._commit(due)
+
+    def _remote_tip_known(self) -> bool:
+        """Whether the live stream announced a tip this folder already has: the echo of its
+        own push, which would cost a fetch (an SSH session) for nothing."""
+        tip = self._ref_stream.tip if self._ref_stream else None
+        return tip is not None and tip == self.repo.ref_target(self.syncer.tracking_ref)
 
     def _run_call(self, fn: Call, future: Future[Any]) -> None:
         if not future.set_running_or_notify_cancel():
@@ -410,6 +524,11 @@ class FolderWorker:
         if self._sync_due and now >= self._next_sync_try:
             self._sync()
         self._write_index()
+        # Packing runs beside the worker (saves are still committed), but not amid a burst
+        # of saves or just before a round. Retries (a file that stays unreadable, an offline
+        # remote) may last for hours: they do not count as work.
+        self.upkeep.tick(self.clock(), idle=not self.debouncer.paths
+                         and not (self._sync_due and self.state.offline_since is None))
 
     def _flush(self) -> None:
         """Commit everything pending now, settled or not (on stop and before a call)."""
@@ -422,7 +541,7 @@ class FolderWorker:
     def _write_index(self) -> None:
         try:
             self.repo.flush_index()
-        except GitsyncError as e:  # a user's git holds the index lock: next tick
+        except (GitsyncError, OSError) as e:  # a user's git holds the lock, a full disk
             logger.debug("%s: index not written yet: %s", self.folder.path, e)
 
     def _commit(self, paths: list[str], *, whole_tree: bool = False) -> None:
@@ -444,9 +563,9 @@ class FolderWorker:
             logger.warning("%s: %s", self.folder.path, e)
             self.debouncer.requeue(paths, self.clock())
             return
-        except GitsyncError as e:
+        except (GitsyncError, OSError) as e:  # OSError: the disk is full or failing
             self.state.last_error = str(e)
-            logger.warning("%s: commit failed: %s", self.folder.path, e)
+            logger.warning("%s: commit failed: %s; will retry", self.folder.path, e)
             self.debouncer.requeue(paths, self.clock())
             self._save_state()
             return
@@ -476,7 +595,11 @@ class FolderWorker:
                 self.state.skipped.pop(p, None)
         if result.commit:
             self._committed(result.commit)
-            self._sync_due, self._next_sync_try = True, 0.0
+            self._sync_due = True
+            if self.state.offline_since is None:
+                # Offline, the backoff's next try pushes it: a try per save would double
+                # the delay per save, and a busy folder would wait out the cap once back.
+                self._next_sync_try = 0.0
         self._save_state()
 
     def _committed(self, c: CommitInfo) -> None:
@@ -508,7 +631,13 @@ class FolderWorker:
             disk = self.repo.disk_entry(path)
         except OSError:
             return False
-        return (disk.oid if disk else None) == oid
+        if (disk.oid if disk else None) == oid:
+            return True
+        # The user changed the file since: from now on every event on it is theirs. Kept,
+        # the entry would swallow their delete of a file whose incoming delete the worker
+        # wrote a few seconds before (the disk is "gone" both times).
+        del self._own[path]
+        return False
 
     def _went_offline(self, e: GitsyncError) -> None:
         self._sync_due = True
@@ -540,6 +669,13 @@ class FolderWorker:
         except LockedError as e:
             self._sync_due, self._next_sync_try = True, self.clock() + 1.0
             logger.warning("%s: %s", self.folder.path, e)
+            return
+        except (RepoError, OSError) as e:  # a local write failed (a full disk): not offline
+            self._sync_due, self._next_sync_try = True, self.clock() + LOCAL_RETRY_S
+            self.state.last_error = str(e)
+            logger.warning("%s: sync failed: %s; will retry in %g s", self.folder.path, e,
+                           LOCAL_RETRY_S)
+            self._save_state()
             return
         except GitsyncError as e:
             self._went_offline(e)

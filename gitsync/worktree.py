@@ -18,7 +18,8 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,10 @@ from gitsync.repo.trees import MODE_EXEC, MODE_LINK
 from gitsync.safepath import unsafe_reason
 
 logger = logging.getLogger(__name__)
+
+#: From this many file writes on, an update writes WRITERS files at a time.
+PARALLEL_MIN = 16
+WRITERS = 4
 
 
 class UnsafePathError(RuntimeFailure):
@@ -41,8 +46,20 @@ class UnsafePathError(RuntimeFailure):
 
 
 def check_path(path: str) -> None:
-    if unsafe_reason(path) is not None:
-        raise UnsafePathError(f"refusing incoming path {path!r}", path=path)
+    why = unsafe_reason(path)
+    if why is not None:
+        raise UnsafePathError(f"refusing incoming path {path!r} ({why})", path=path)
+
+
+MODE_GITLINK = 0o160000
+
+
+def check_entry(path: str, entry: Entry) -> None:
+    """check_path, and refuse a submodule link: its commit is in another repository, so
+    there is nothing gitsync could write there."""
+    check_path(path)
+    if entry.mode == MODE_GITLINK:
+        raise UnsafePathError(f"refusing incoming submodule link {path!r}", path=path)
 
 
 def lock_files_for(path: Path) -> list[Path]:
@@ -93,7 +110,7 @@ class WorktreeUpdater:
                 ops.append(_Op(c.new_path, c.old, c.new))
         for op in ops:
             if op.new is not None:
-                check_path(op.path)
+                check_entry(op.path, op.new)
         # Deletes first: a file may be replaced by a folder of the same name.
         ops.sort(key=lambda o: (o.new is not None, o.path))
         return ops
@@ -114,9 +131,12 @@ class WorktreeUpdater:
         return disk.oid == expect.oid
 
     def apply(self, old: str | None, new: str, *, only: set[str] | None = None,
-              keep: dict[str, str] | None = None) -> ApplyResult:
+              keep: dict[str, str] | None = None,
+              before_writes: Callable[[], None] | None = None) -> ApplyResult:
         """Make the disk go from commit OLD to commit NEW where it is safe to. KEEP: paths
-        whose local file stays as it is (with the reason), reported as waiting."""
+        whose local file stays as it is (with the reason), reported as waiting.
+        BEFORE_WRITES is called once no file was found saved meanwhile, right before the
+        first write (not at all when the update stops for a dirty file)."""
         ops = self.plan(old, new)
         if only is not None:
             ops = [op for op in ops if op.path in only]
@@ -129,6 +149,8 @@ class WorktreeUpdater:
             return result
         for op in ops:
             self._check_parents(op.path)
+        if before_writes is not None:
+            before_writes()
         self._batch = len(ops) > 16
         try:
             self._apply_ops(ops, result)
@@ -139,25 +161,72 @@ class WorktreeUpdater:
         return result
 
     def _apply_ops(self, ops: list[_Op], result: ApplyResult) -> None:
+        # Removals first and in order (emptied folders are pruned, a file may give way to a
+        # folder); then the writes, which touch one path each.
+        writes = [op for op in ops if op.new is not None]
         for op in ops:
-            full = self.root / op.path
-            locks = lock_files_for(full)
-            if locks:
-                result.waiting[op.path] = f"open in an editor ({locks[0].name})"
-                continue
-            if not self._matches(op.path, op.expect):
-                result.dirty.append(op.path)  # saved in the last instant: leave it
-                continue
             if op.new is None:
-                with contextlib.suppress(FileNotFoundError):
-                    self.own_write(op.path, None)
-                    full.unlink()
-                self._prune_dirs(full.parent)
-                result.removed.append(op.path)
-            else:
-                self.own_write(op.path, op.new)
-                self._write(full, op.new)
-                result.written.append(op.path)
+                self._record(result, op, self._apply_op(op))
+        if len(writes) <= PARALLEL_MIN:
+            for op in writes:
+                self._record(result, op, self._apply_op(op))
+            return
+        # A replace costs the filesystem a journal update and the start of the new data's
+        # writeback, mostly waiting: a few at a time take a fraction of the time. Each file
+        # is still checked right before its own replace.
+        with ThreadPoolExecutor(WRITERS, thread_name_prefix="gitsync-write") as pool:
+            futures = [pool.submit(self._apply_op, op) for op in writes]
+            try:
+                for op, fut in zip(writes, futures, strict=True):
+                    self._record(result, op, fut.result())
+            except BaseException:
+                for fut in futures:  # stop at the first failure, as one at a time would
+                    fut.cancel()
+                raise
+
+    @staticmethod
+    def _record(result: ApplyResult, op: _Op, outcome: str) -> None:
+        if outcome == "dirty":
+            result.dirty.append(op.path)  # saved in the last instant: left alone
+        elif outcome == "removed":
+            result.removed.append(op.path)
+        elif outcome == "written":
+            result.written.append(op.path)
+        else:
+            result.waiting[op.path] = outcome
+
+    def _apply_op(self, op: _Op) -> str:
+        """Check OP's file right before changing it, then change it: "written", "removed",
+        "dirty", or why it waits."""
+        full = self.root / op.path
+        locks = lock_files_for(full)
+        if locks:
+            return f"open in an editor ({locks[0].name})"
+        if not self._matches(op.path, op.expect):
+            return "dirty"
+        if op.new is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.own_write(op.path, None)
+                full.unlink()
+            self._prune_dirs(full.parent)
+            return "removed"
+        self.own_write(op.path, op.new)
+        # Checked again once the new content is written and synced, right before the
+        # rename: a save landing during that time must not be replaced.
+        if not self._write(full, op.new, still_safe=lambda: self._matches(op.path, op.expect)):
+            return "dirty"
+        return "written"
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many ``write_one`` calls: one filesystem flush (syncfs) when the block ends
+        instead of two fsyncs per file (a clone of 100,000 files spent minutes in them)."""
+        self._batch = True
+        try:
+            yield
+        finally:
+            self._batch = False
+            syncfs(self.root)
 
     def write_one(self, path: str, entry: Entry | None) -> None:
         """Put ENTRY at PATH now (None removes it); the caller checked it is safe."""
@@ -188,24 +257,32 @@ class WorktreeUpdater:
                 return
             d = d.parent
 
-    def _write(self, full: Path, entry: Entry) -> None:
+    def _write(self, full: Path, entry: Entry, still_safe: Callable[[], bool] | None = None
+               ) -> bool:
         data = self.repo.blob(entry.oid)
-        if full.is_dir() and not full.is_symlink():
+        try:
+            st: os.stat_result | None = os.lstat(full)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
             # A folder where a file must go: only an empty one is ever replaced.
             full.rmdir()
-        full.parent.mkdir(parents=True, exist_ok=True)
+            st = None
+        if st is None:  # a file already there says its folder is there too
+            full.parent.mkdir(parents=True, exist_ok=True)
         if entry.mode == MODE_LINK:
             tmp = full.with_name(f".gitsync-tmp-{os.getpid()}-{full.name}")
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             os.symlink(os.fsdecode(data), tmp)
+            if still_safe is not None and not still_safe():
+                tmp.unlink()
+                return False
             os.replace(tmp, full)
-            return
-        try:
-            perm = stat.S_IMODE(full.lstat().st_mode) & 0o666
-        except FileNotFoundError:
-            perm = 0o666 & ~umask()
+            return True
+        perm = stat.S_IMODE(st.st_mode) & 0o666 if st is not None else 0o666 & ~umask()
         if entry.mode == MODE_EXEC:
             perm |= (perm & 0o444) >> 2
         # In a batch the caller flushes the filesystem once (syncfs) before the branch moves.
-        atomic_write(full, data, perm=perm, durable=not self._batch)
+        return atomic_write(full, data, perm=perm, durable=not self._batch,
+                            still_safe=still_safe)

@@ -2,8 +2,8 @@
 
 Builders return .docx bytes made with python-docx (footnotes, which python-docx cannot write,
 are added to its package with lxml). ``accept_all`` / ``reject_all`` resolve tracked changes
-the way Word's Accept All / Reject All do, for checking conflict rendering. Converting
-documents with LibreOffice is in tests/libreoffice.py.
+the way Word's Accept All / Reject All do, for checking conflict rendering (see
+tests/docx_review.py). Converting documents with LibreOffice is in tests/libreoffice.py.
 """
 
 from __future__ import annotations
@@ -233,55 +233,18 @@ def edit_xml(data: bytes, name: str, fn: Callable[[etree._Element], object]) -> 
 # -- tracked changes ------------------------------------------------------------------------
 
 
-def _unwrap(el: etree._Element) -> None:
-    parent = el.getparent()
-    idx = parent.index(el)
-    for child in reversed(list(el)):
-        parent.insert(idx, child)
-    parent.remove(el)
-
-
-def _resolve(root: etree._Element, accept: bool) -> None:
-    keep, drop = (q("ins"), q("del")) if accept else (q("del"), q("ins"))
-    for tr in list(root.iter(q("tr"))):
-        trpr = tr.find(q("trPr"))
-        if trpr is not None and trpr.find(drop) is not None:
-            tr.getparent().remove(tr)
-        elif trpr is not None and trpr.find(keep) is not None:
-            trpr.remove(trpr.find(keep))
-    for tbl in list(root.iter(q("tbl"))):
-        if tbl.find(q("tr")) is None and tbl.getparent() is not None:
-            tbl.getparent().remove(tbl)
-    for p in list(root.iter(q("p"))):
-        mark = p.find("w:pPr/w:rPr", NS)
-        if mark is not None and mark.find(drop) is not None:
-            content = [c for c in p if c.tag != q("pPr")]
-            if all(c.tag == drop or c.tag in (q("commentRangeStart"), q("commentRangeEnd"))
-                   or (c.tag == q("r") and c.find(q("commentReference")) is not None)
-                   for c in content) and p.getparent() is not None:
-                p.getparent().remove(p)
-                continue
-            mark.remove(mark.find(drop))
-        elif mark is not None and mark.find(keep) is not None:
-            mark.remove(mark.find(keep))
-    for el in list(root.iter(drop)):
-        if el.getparent() is not None and el.getparent().tag != q("rPr"):
-            el.getparent().remove(el)
-    for el in list(root.iter(keep)):
-        if el.getparent() is not None and el.getparent().tag != q("rPr"):
-            _unwrap(el)
-    for t in root.iter(q("delText")):
-        t.tag = q("t")
-    for t in root.iter(q("delInstrText")):
-        t.tag = q("instrText")
-
-
 def accept_all(data: bytes) -> bytes:
-    return edit_xml(data, "word/document.xml", lambda r: _resolve(r, True))
+    """Word's Accept All Changes (every part, every author); see tests/docx_review.py."""
+    from tests import docx_review
+
+    return docx_review.accept_all(data)
 
 
 def reject_all(data: bytes) -> bytes:
-    return edit_xml(data, "word/document.xml", lambda r: _resolve(r, False))
+    """Word's Reject All Changes (every part, every author); see tests/docx_review.py."""
+    from tests import docx_review
+
+    return docx_review.reject_all(data)
 
 
 def revisions(data: bytes) -> list[tuple[str, str, str]]:

@@ -18,6 +18,7 @@ calling :meth:`SshServer.stop`) terminates the group and waits, so no process ou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shlex
@@ -82,9 +83,13 @@ class SshServer:
     ``host_key`` and ``log_path`` (the server's stderr, handy when a test fails).
     """
 
-    def __init__(self, root: Path, *, start_timeout: float = 10.0) -> None:
+    def __init__(self, root: Path, *, start_timeout: float = 10.0,
+                 session_env: dict[str, str] | None = None) -> None:
         self.root = root
         self.start_timeout = start_timeout
+        # Variables sshd sets for every session (sshd_config SetEnv). SHLVL=1 keeps bash from
+        # sourcing ~/.bashrc for commands run over ssh, as Debian's bash otherwise does.
+        self.session_env = dict(session_env or {})
         self.user = pwd.getpwuid(os.getuid()).pw_name  # who sshd will log us in as
         self.port = 0
         self.host_key = root / "ssh_host_ed25519_key"
@@ -129,11 +134,41 @@ class SshServer:
             last_error = self.log()
         raise RuntimeError(f"sshd did not start:\n{last_error}")
 
+    def restart(self) -> None:
+        """Start sshd again on the same port (after :meth:`stop`), as a server that came back."""
+        self.stop()
+        self._write_config()
+        if not self._launch():
+            raise RuntimeError(f"sshd did not restart on port {self.port}:\n{self.log()}")
+
+    def connections(self) -> list[int]:
+        """Pids of the processes serving one client connection each (sshd's children)."""
+        if self._proc is None:
+            return []
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+            if fields.get("PPid", "").strip() == str(self._proc.pid) and \
+                    not fields.get("State", "").startswith("Z"):
+                found.append(int(entry.name))
+        return found
+
     def stop(self) -> None:
         """Terminate sshd and every connection child it forked, then reap it."""
         proc = self._proc
         if proc is None:
             return
+        # Each connection's process leaves sshd's process group (setsid), and a connection
+        # a client keeps open (an ssh master) would outlive sshd: end them too.
+        for pid in self.connections():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self._proc = None
         for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
             try:
@@ -251,6 +286,7 @@ class SshServer:
                     "X11Forwarding no",
                     "AllowTcpForwarding no",
                     "LogLevel VERBOSE",
+                    *(f"SetEnv {k}={v}" for k, v in self.session_env.items()),
                     "",
                 ]
             )

@@ -46,6 +46,50 @@ def test_init_snapshots_everything_and_creates_a_local_hub(folder: Path, sealed_
     assert (clone / "notes.txt").read_text() == "first\n"
 
 
+def test_init_cut_by_a_kill_can_be_run_again(folder: Path, sealed_env: Path) -> None:
+    # A kill -9 between creating the hub and recording the remote skips init's own clean-up:
+    # the folder has a .git without a remote, and an empty hub sits where init puts it.
+    from gitsync.config import Paths, folder_key
+    from gitsync.repo import Repo, init_bare
+
+    hub = Paths.discover().hubs_dir / f"{folder_key(folder.resolve())}.git"
+    init_bare(hub)
+    Repo.init(folder)
+    info = init(folder)
+    assert Path(info["remote"]) == hub
+    assert git(folder, "ls-files").split() == ["notes.txt", "sub/plan.md"]
+    assert run_cli("sync", str(folder))[0] == 0
+    assert git(hub, "ls-tree", "-r", "--name-only", "main").split() == [
+        "notes.txt", "sub/plan.md"]
+
+
+def test_init_cut_while_making_its_hub_can_be_run_again(folder: Path) -> None:
+    from gitsync.config import Paths, folder_key
+
+    hub = Paths.discover().hubs_dir / f"{folder_key(folder.resolve())}.git"
+    (hub / "objects").mkdir(parents=True)  # killed before the hub was a repository
+    info = init(folder)
+    assert Path(info["remote"]) == hub
+    assert run_cli("sync", str(folder))[0] == 0
+    assert "notes.txt" in git(hub, "ls-tree", "-r", "--name-only", "main")
+
+
+def test_init_refuses_a_hub_that_holds_history(folder: Path, tmp_path: Path) -> None:
+    from gitsync.config import Paths, folder_key
+
+    hub = Paths.discover().hubs_dir / f"{folder_key(folder.resolve())}.git"
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q", "-b", "main")
+    (other / "x.txt").write_text("someone else's\n")
+    git(other, "add", ".")
+    git(other, "commit", "-qm", "x")
+    git(tmp_path, "clone", "-q", "--bare", str(other), str(hub))
+    code, _, err = run_cli("init", str(folder), "--device", "laptop")
+    assert code == 2 and "a hub already exists" in err
+    assert not (folder / ".git").exists()  # nothing half-made is left
+
+
 def test_init_adopts_an_existing_repo(tmp_path: Path) -> None:
     d = tmp_path / "proj"
     d.mkdir()

@@ -17,9 +17,29 @@ def test_change_commits_after_quiet_period() -> None:
 def test_one_save_of_several_files_is_one_batch() -> None:
     d = Debouncer(1.0, 10.0, 2.0)
     d.touch("doc.docx", 0.0)
-    d.touch("doc.pdf", 0.6)
-    assert d.due(1.2) == []  # doc.pdf has not settled: wait so both land together
-    assert d.due(1.6) == ["doc.docx", "doc.pdf"]
+    d.touch("doc.pdf", 0.05)
+    d.touch("notes.txt", 0.9)  # another save, not yet settled
+    assert d.due(0.9) == []
+    assert d.next_deadline() == 1.0
+    assert d.due(1.0) == ["doc.docx", "doc.pdf"]  # the sidecar is 0.05 s from settling
+    assert d.paths == ["notes.txt"]
+
+
+def test_a_settled_file_does_not_wait_for_a_busy_one() -> None:
+    # A log written every 0.25 s must not hold back a document saved every 3 s: each of
+    # the document's versions stayed on disk for the debounce, so each is committed before
+    # the next save replaces it.
+    d = Debouncer(1.0, 10.0, 2.0)
+    t, committed = 0.0, []
+    while t < 12.0:
+        d.touch("busy.log", t)
+        if t % 3.0 == 0:
+            d.touch("report.txt", t)
+        committed += [(round(t, 2), p) for p in d.due(t) if p == "report.txt"]
+        t += 0.25
+    assert committed == [(1.0, "report.txt"), (4.0, "report.txt"), (7.0, "report.txt"),
+                         (10.0, "report.txt")]
+    assert "busy.log" in d.paths  # still being written: its batch is forced at max_delay
 
 
 def test_continuous_writes_still_commit_every_max_delay() -> None:

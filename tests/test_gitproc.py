@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gitsync.errors import RepoError, RuntimeFailure
-from gitsync.gitproc import GitFailed, GitSilent, git_env, run_git
+from gitsync.gitproc import GitFailed, GitSilent, GitStopped, git_env, run_git
 
 
 def _script(tmp_path: Path, body: str, name: str = "fake-git") -> str:
@@ -122,13 +122,38 @@ def test_missing_git_is_a_runtime_failure(tmp_path: Path) -> None:
 
 
 def test_only_gitproc_starts_git() -> None:
-    # refstream keeps its own Popen for the long-lived ssh stream (ssh, not git);
+    # refstream keeps its own Popen for the long-lived ssh stream (ssh, not git), and sshmux
+    # asks a shared ssh connection to close (`ssh -O exit`);
     # autostart runs the platform's service manager (systemctl, launchctl) and desktop its
     # notifier (osascript, powershell): programs of the desktop, never git.
-    allowed = {"gitproc.py", "refstream.py", "autostart/__init__.py", "desktop.py"}
+    allowed = {"gitproc.py", "refstream.py", "sshmux.py", "autostart/__init__.py",
+               "desktop.py"}
     package = Path(__file__).resolve().parents[1] / "gitsync"
     spawning = {
         str(p.relative_to(package)) for p in package.rglob("*.py")
         if "import subprocess" in p.read_text() or "from subprocess" in p.read_text()
     }
     assert spawning <= allowed, spawning - allowed
+
+
+def test_low_priority_runs_git_under_nice_and_ionice(tmp_path: Path) -> None:
+    fake = _script(tmp_path, "cut -d' ' -f19 /proc/$$/stat; ionice -p $$\n")
+    normal = run_git([], git=fake, cwd=tmp_path, check=True).text.split("\n")
+    low = run_git([], git=fake, cwd=tmp_path, check=True, low_priority=True)
+    nice, ioclass = low.text.split("\n")[:2]
+    assert int(nice) == 19 and int(normal[0]) < 19
+    assert ioclass == "idle"
+    assert low.argv[0] == fake  # the result names git, not the wrappers
+
+
+def test_should_stop_stops_git_and_its_children(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    fake = _script(tmp_path, f"sleep 30 & echo $! > {pid_file}\nwait\n")
+    started = time.monotonic()
+    with pytest.raises(GitStopped):
+        run_git([], git=fake, cwd=tmp_path, should_stop=lambda: time.monotonic() - started > 0.5)
+    assert time.monotonic() - started < 5
+    deadline = time.monotonic() + 3
+    while _alive(int(pid_file.read_text())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(int(pid_file.read_text()))

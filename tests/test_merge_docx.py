@@ -17,6 +17,7 @@ from lxml import etree
 
 from gitsync.merge.base import MergeResult
 from gitsync.merge.docx import DocxMerger, merge_docx
+from tests import docx_review as R
 from tests.libreoffice import MERGE_OUTPUTS, LibreOffice
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.usefixtures("outputs_open_in_libreoffice")
 def merge(base: bytes | None, ours: bytes, theirs: bytes) -> MergeResult:
     r = merge_docx(base, ours, theirs, ours_label="laptop", theirs_label="phone", now=NOW)
     B.assert_valid(r.data)
+    R.check_conflicts(r.data, ours, theirs, "phone")
     MERGE_OUTPUTS.append(r.data)
     return r
 

@@ -8,18 +8,28 @@ is self-checked, opened with python-docx and converted by LibreOffice when its t
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import docx_builders as B
 import pytest
+from docx.document import Document as DocumentObject
+from docx.shared import Pt, RGBColor
+from docx.text.paragraph import Paragraph
+from docx.text.run import Run
 from lxml import etree
 
 from gitsync.merge.base import MergeResult
 from gitsync.merge.docx import docx_text, merge_docx
+from gitsync.merge.registry import default_registry
+from tests import docx_review as R
+from tests.helpers import run_proc
 from tests.libreoffice import MERGE_OUTPUTS, LibreOffice
+from tests.sync_helpers import conflicts_json, make_net, sync
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -31,6 +41,7 @@ pytestmark = pytest.mark.usefixtures("outputs_open_in_libreoffice")
 def merge(base: bytes | None, ours: bytes, theirs: bytes) -> MergeResult:
     r = merge_docx(base, ours, theirs, ours_label="laptop", theirs_label="phone", now=NOW)
     B.assert_valid(r.data)
+    R.check_conflicts(r.data, ours, theirs, "phone")
     MERGE_OUTPUTS.append(r.data)
     return r
 
@@ -230,3 +241,244 @@ def test_deterministic_output() -> None:
     a = merge_docx(base, ours, theirs, ours_label="a", theirs_label="b")
     b = merge_docx(base, ours, theirs, ours_label="a", theirs_label="b")
     assert a.data == b.data
+
+
+# -- a clash and the changes beside it are one conflict ----------------------------------------
+
+#: (base, ours, theirs, the one conflict's (base, ours, theirs)).
+JOINED = {
+    "issue": ("We will hire two engineers this year.", "We will hire a designer this year.",
+              "We will hire three engineers this year.",
+              ("two engineers", "a designer", "three engineers")),
+    "reversed": ("We will hire two engineers this year.",
+                 "We will hire three engineers this year.", "We will hire a designer this year.",
+                 ("two engineers", "three engineers", "a designer")),
+    "theirs-beside": ("We will hire two engineers this year.",
+                      "We will hire four engineers this year.",
+                      "We will hire three designers this year.",
+                      ("two engineers", "four engineers", "three designers")),
+    "punctuation": ("Ship it: Monday, noon, room 4.", "Ship it: Tuesday, 9am, room 4.",
+                    "Ship it: Friday, noon, room 4.", ("Monday, noon", "Tuesday, 9am",
+                                                        "Friday, noon")),
+    "chain": ("Colours: red green blue.", "Colours: RED GREEN blue.",
+              "Colours: pink green BLUE.",
+              ("red green blue", "RED GREEN blue", "pink green BLUE")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(JOINED))
+def test_changes_separated_from_a_clash_by_spaces_join_it(case: str) -> None:
+    b, o, t, want = JOINED[case]
+    base = B.paras("Intro stays.", b, "Outro stays.")
+    ours, theirs = B.edit(base, B.set_para(1, o)), B.edit(base, B.set_para(1, t))
+    r = merge(base, ours, theirs)
+    assert [(c.base, c.ours, c.theirs, c.kind) for c in r.conflicts] == [(*want, "content")]
+    assert r.conflicts_in_document
+    for settled, side in ((B.accept_all(r.data), theirs), (B.reject_all(r.data), ours)):
+        assert R.paragraphs(settled, formatting=True) == R.paragraphs(side, formatting=True)
+    assert R.paragraphs(B.accept_all(r.data))[1] == t
+    assert R.paragraphs(B.reject_all(r.data))[1] == o
+
+
+def test_changes_separated_from_a_clash_by_a_word_stay_apart() -> None:
+    """As git keeps a change one line away from a conflict out of it: "good" is untouched
+    text between them, so "designer" merges cleanly and the conflict is "two" alone (the
+    whole-paragraph check of ``merge`` does not apply here)."""
+    base = B.paras("We will hire two good engineers.")
+    ours = B.edit(base, B.set_para(0, "We will hire a good designer."))
+    theirs = B.edit(base, B.set_para(0, "We will hire three good engineers."))
+    r = merge_docx(base, ours, theirs, ours_label="laptop", theirs_label="phone", now=NOW)
+    assert [(c.base, c.ours, c.theirs) for c in r.conflicts] == [("two", "a", "three")]
+    assert R.paragraphs(B.accept_all(r.data)) == ["We will hire three good designer."]
+    assert R.paragraphs(B.reject_all(r.data)) == ["We will hire a good designer."]
+
+
+def test_different_words_of_one_paragraph_still_merge_cleanly() -> None:
+    base = B.paras("We will hire two engineers this year.")
+    ours = B.edit(base, B.set_para(0, "We will hire three engineers this year."))
+    theirs = B.edit(base, B.set_para(0, "We will hire two designers this year."))
+    r = merge(base, ours, theirs)
+    assert r.clean
+    assert R.paragraphs(r.data) == ["We will hire three designers this year."]
+
+
+# -- tracked changes carry the merge time ------------------------------------------------------
+
+DATE_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def revision_dates(data: bytes) -> list[str]:
+    """w:date of every revision in the body and of every comment."""
+    dates = [el.get(B.q("date"), "") for el in
+             etree.fromstring(B.read_part(data, "word/document.xml")).iter(
+                 B.q("ins"), B.q("del"), B.q("rPrChange"), B.q("pPrChange"))]
+    names = B.zipfile.ZipFile(B.io.BytesIO(data)).namelist()
+    if "word/comments.xml" in names:
+        dates += [el.get(B.q("date"), "") for el in
+                  etree.fromstring(B.read_part(data, "word/comments.xml")).iter(B.q("comment"))]
+    return dates
+
+
+def test_conflict_is_dated_with_the_time_passed_in() -> None:
+    base, ours, theirs = _conflict_case()
+    paris = timezone(timedelta(hours=2))
+    when = datetime(2026, 6, 1, 14, 30, 15, 999_000, tzinfo=paris)
+    r = merge_docx(base, ours, theirs, ours_label="laptop", theirs_label="phone", now=when)
+    dates = revision_dates(r.data)
+    assert len(dates) == 3  # the deletion, the insertion and the comment
+    assert set(dates) == {"2026-06-01T12:30:15Z"}  # UTC, to the second
+    # The registry hands the time to the merger the same way.
+    via = default_registry().merge("report.docx", base, ours, theirs, ours_label="laptop",
+                                   theirs_label="phone", now=when)
+    assert via.data == r.data
+
+
+def _docx_files(tmp_path: Path, base: bytes, ours: bytes, theirs: bytes) -> list[str]:
+    names = []
+    for name, data in (("base.docx", base), ("ours.docx", ours), ("theirs.docx", theirs)):
+        (tmp_path / name).write_bytes(data)
+        names.append(str(tmp_path / name))
+    return names
+
+
+def _recent(dates: list[str], before: datetime, after: datetime) -> None:
+    assert dates
+    for d in dates:
+        assert DATE_RE.fullmatch(d), d
+        when = datetime.strptime(d, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        assert before.replace(microsecond=0) <= when <= after, (d, before, after)
+
+
+@pytest.mark.parametrize("command", ["merge-file", "merge-driver"])
+def test_merge_file_and_driver_date_conflicts_now(tmp_path: Path, command: str) -> None:
+    b, o, t = _docx_files(tmp_path, *_conflict_case())
+    before = datetime.now(UTC)
+    args = [b, o, t, "-o", str(tmp_path / "out.docx")] if command == "merge-file" else \
+        [b, o, t, "report.docx"]
+    proc = run_proc(command, *args)
+    after = datetime.now(UTC)
+    assert proc.returncode == 1, proc.stderr
+    out = (tmp_path / "out.docx" if command == "merge-file" else Path(o)).read_bytes()
+    B.assert_valid(out)
+    _recent(revision_dates(out), before, after)
+
+
+# -- a paragraph deleted on one side and changed on the other ----------------------------------
+
+
+def _plan() -> bytes:
+    d = B.docx.Document()
+    d.add_heading("Plan for the year", 1)
+    d.add_paragraph("We will hire two engineers this year.")
+    d.add_paragraph("The budget is the same as last year.")
+    t = d.add_table(rows=1, cols=2)
+    t.cell(0, 0).text = "Cell stays."
+    t.cell(0, 1).text = "Cell one."
+    t.cell(0, 1).add_paragraph("Cell two is the target.")
+    d.add_paragraph("Outro.")
+    return B.save(d)
+
+
+def _run(doc: DocumentObject, where: str) -> Run:
+    if where == "cell":
+        return doc.tables[0].cell(0, 1).paragraphs[1].runs[0]
+    return doc.paragraphs[0 if where == "heading" else 1].runs[0]
+
+
+def _target(doc: DocumentObject, where: str) -> Paragraph:
+    if where == "cell":
+        return doc.tables[0].cell(0, 1).paragraphs[1]
+    return doc.paragraphs[0 if where == "heading" else 1]
+
+
+def _colour_one_word(doc: DocumentObject, where: str) -> None:
+    p = _target(doc, where)
+    text = p.runs[0].text
+    head, word, tail = text.partition(text.split()[1])
+    p.runs[0].text = head
+    red = p.add_run(word)
+    red.font.color.rgb = RGBColor(0xC0, 0, 0)
+    p.add_run(tail)
+
+
+#: A change of the target paragraph: its words, or only its formatting.
+CHANGES: dict[str, Callable[[DocumentObject, str], object]] = {
+    "text": lambda d, w: setattr(_run(d, w), "text", _run(d, w).text.replace("the", "THE", 1)
+                                 .replace("two", "three")),
+    "style": lambda d, w: setattr(_target(d, w), "style", d.styles["Title"]),
+    "bigger": lambda d, w: setattr(_run(d, w).font, "size", Pt(28)),
+    "colour": _colour_one_word,
+    # Headings are bold already: there the visible change is making the run plain.
+    "bold": lambda d, w: setattr(_run(d, w), "bold", w != "heading"),
+}
+
+
+#: Where each target is in the document's paragraphs, table cells included.
+INDEX = {"heading": 0, "body": 1, "cell": 5}
+
+
+def _delete(doc: DocumentObject, where: str) -> None:
+    p = _target(doc, where)._p
+    p.getparent().remove(p)
+
+
+@pytest.mark.parametrize("where", ["heading", "body", "cell"])
+@pytest.mark.parametrize("change", sorted(CHANGES))
+@pytest.mark.parametrize("deleter", ["ours", "theirs"])
+def test_deleted_on_one_side_changed_on_the_other_is_a_conflict(
+        deleter: str, change: str, where: str) -> None:
+    base = _plan()
+    deleted = B.edit(base, lambda d: _delete(d, where))
+    changed = B.edit(base, lambda d: CHANGES[change](d, where))
+    ours, theirs = (deleted, changed) if deleter == "ours" else (changed, deleted)
+    r = merge(base, ours, theirs)
+    kind = "delete/edit" if deleter == "ours" else "edit/delete"
+    assert [c.kind for c in r.conflicts] == [kind]
+    c = r.conflicts[0]
+    i = INDEX[where]
+    assert c.base == R.paragraphs(base)[i]
+    assert (c.ours, c.theirs) == (("", R.paragraphs(changed)[i]) if deleter == "ours" else
+                                  (R.paragraphs(changed)[i], ""))
+    assert r.conflicts_in_document
+    # Shown as tracked changes by the other device: accepting them gives theirs, formatting
+    # included; rejecting them gives ours.
+    assert {a for _k, a, _t in B.revisions(r.data)} == {"phone"}
+    for settled, side in ((B.accept_all(r.data), theirs), (B.reject_all(r.data), ours)):
+        assert R.paragraphs(settled, formatting=True) == R.paragraphs(side, formatting=True)
+        B.assert_valid(settled)
+
+
+def test_two_devices_delete_and_restyle_one_heading(tmp_path: Path) -> None:
+    """Through the sync engine: the laptop deletes a heading the desktop made a title. The
+    conflict is listed on both devices and shown in the document as tracked changes dated
+    when the desktop merged."""
+    base = _plan()
+    net = make_net(tmp_path, {"report.docx": base})
+    a, b = net["A"], net["B"]
+    deleted = B.edit(base, lambda d: _delete(d, "heading"))
+    restyled = B.edit(base, lambda d: CHANGES["style"](d, "heading"))
+    (a / "report.docx").write_bytes(deleted)
+    (b / "report.docx").write_bytes(restyled)
+    sync(a)
+    before = datetime.now(UTC)
+    [rec] = sync(b, expect=1)["new_conflicts"]
+    after = datetime.now(UTC)
+    sync(a, expect=1)
+    assert rec["path"] == "report.docx" and rec["kind"] == "edit/delete"
+    assert rec["in_document"] and rec["copy_path"] is None
+    assert [(h["base"], h["ours"], h["theirs"]) for h in rec["hunks"]] == [
+        ("Plan for the year", "Plan for the year", "")]
+    merged = (b / "report.docx").read_bytes()
+    dates = revision_dates(merged)
+    _recent(dates, before, after)
+    stamp = datetime.fromtimestamp(rec["time"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert set(dates) == {stamp}
+    for d in (a, b):
+        [listed] = conflicts_json(d)
+        assert listed["id"] == rec["id"]
+        assert (d / "report.docx").read_bytes() == merged
+    # The desktop kept its title; the laptop's deletion is the tracked change to accept.
+    assert R.paragraphs(B.reject_all(merged), formatting=True) == \
+        R.paragraphs(restyled, formatting=True)
+    assert R.paragraphs(B.accept_all(merged), formatting=True) == \
+        R.paragraphs(deleted, formatting=True)

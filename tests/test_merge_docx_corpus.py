@@ -17,6 +17,7 @@ from lxml import etree
 
 from gitsync.merge.base import MergeResult
 from gitsync.merge.docx import DocxError, docx_text, merge_docx
+from tests import docx_review as R
 from tests.libreoffice import LibreOffice
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -26,6 +27,7 @@ MARK = "ZQXAPPENDED"
 def merge(base: bytes, ours: bytes, theirs: bytes) -> MergeResult:
     r = merge_docx(base, ours, theirs, ours_label="laptop", theirs_label="phone", now=NOW)
     B.assert_valid(r.data)
+    R.check_conflicts(r.data, ours, theirs, "phone")
     return r
 
 

@@ -135,3 +135,41 @@ def test_hostile_base_and_theirs_too() -> None:
     for args in ((b"junk", GOOD, OTHER), (GOOD, OTHER, b"junk")):
         with pytest.raises(NotAZipError):
             merge_docx(*args, ours_label="a", theirs_label="b")
+
+
+def test_many_small_members_are_a_bomb_too() -> None:
+    # Each member is at the per-member ratio check's floor (never checked alone); together
+    # a ~400 KiB file would inflate to 400 MiB.
+    zin = zipfile.ZipFile(io.BytesIO(GOOD))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for n in zin.namelist():
+            z.writestr(n, zin.read(n))
+        for i in range(400):
+            z.writestr(f"word/media/z{i}.bin", b"\x00" * (1024 * 1024))
+    with pytest.raises(LimitExceededError) as info:
+        run(buf.getvalue())
+    assert info.value.limit == "max_ratio"
+
+
+def test_a_damaged_deflate_stream_is_a_typed_error() -> None:
+    data = bytearray(B.rezip({"[Content_Types].xml": b"<Types/>",
+                              "word/document.xml": b"<a>" + b"text " * 2000 + b"</a>"}))
+    # garbage inside the compressed stream: zlib.error while the member is read
+    at = data.find(b"word/document.xml") + len("word/document.xml") + 5
+    data[at:at + 40] = b"\xff" * 40
+    with pytest.raises(NotAZipError):
+        run(bytes(data))
+
+
+def test_an_element_with_too_many_attributes_is_refused_fast() -> None:
+    # Found by the hostile-input suite: a paragraph with 200,000 attributes (a 4 MB part)
+    # took about 10 s to merge, all of it lxml moving that one element.
+    attrs = " ".join(f'w:a{i}="{i}"' for i in range(200_000))
+    xml = (f'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/'
+           f'main"><w:body><w:p {attrs}><w:r><w:t>x</w:t></w:r></w:p></w:body></w:document>')
+    start = time.perf_counter()
+    with pytest.raises(LimitExceededError) as info:
+        run(with_document(xml.encode()))
+    assert info.value.limit == "max_attributes"
+    assert time.perf_counter() - start < 5

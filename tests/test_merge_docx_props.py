@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitsync.merge.docx import docx_text, merge_docx
+from tests import docx_review as R
 from tests.libreoffice import MERGE_OUTPUTS
 
 WORDS = st.sampled_from(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"])
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.usefixtures("outputs_open_in_libreoffice")
 def merge(b: bytes, o: bytes, t: bytes) -> bytes:
     r = merge_docx(b, o, t, ours_label="ours-dev", theirs_label="theirs-dev")
     B.assert_valid(r.data)
+    R.check_conflicts(r.data, o, t, "theirs-dev")
     MERGE_OUTPUTS.append(r.data)
     return r.data
 

@@ -34,6 +34,7 @@ from gitsync.refstream import (
     ZERO_OID,
     RemoteRefStream,
     find_git_dir,
+    read_tip,
     serve_ref_changes,
 )
 from gitsync.remoteurl import RemoteUrlError
@@ -455,11 +456,14 @@ def test_stream_reports_connect_and_pushes_and_leaves_nothing_behind(
                    remote_command=SERVER_COMMAND) as stream:
         assert calls.at_least(1, timeout=10)  # once on connect: a push may have been missed
         assert stream.connected
-        push_commit(work)
+        assert stream.tip == read_tip(hub, "main")  # what the host announced
+        pushed = push_commit(work)
         assert calls.at_least(2)  # within PROMPT seconds of the push
+        assert stream.tip == pushed  # an owner that has it already need not fetch
         push_commit(work)
         assert calls.at_least(3)
         assert processes_mentioning(str(hub))
+    assert stream.tip is None  # not connected: nothing is known
     assert wait_for(lambda: not processes_mentioning(str(hub)), timeout=5)
     logged = [json.loads(line) for line in Path(fake_ssh["FAKE_SSH_LOG"]).read_text().splitlines()]
     assert logged == [["-p", "2200", "me@box",

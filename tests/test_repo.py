@@ -267,7 +267,7 @@ def test_bulk_staging_matches_path_by_path(tmp_path: Path) -> None:
     assert [(h.path, h.status) for h in out.held_back] == [("huge.bin", "too-large")]
     tracked = set(git(repo.workdir, "ls-files", "-z").split("\0")) - {""}
     assert tracked == {*names, "link-to-dir"}
-    assert seen[-1] == (len(names) + 1, len(names) + 1)
+    assert seen[-1] == (len(names) + 3, len(names) + 3)
     assert git(repo.workdir, "ls-tree", "HEAD", "link-to-dir").startswith("120000")
     # and deletions in bulk
     for n in names:
@@ -350,3 +350,32 @@ def test_no_public_repo_method_mentions_pygit2() -> None:
         if any("pygit2" in str(a) or "Signature" in str(a) for a in annotations.values()):
             offenders.append(name)
     assert offenders == []
+
+
+def test_first_page_of_the_log_reads_only_the_commits_it_shows(tmp_path: Path) -> None:
+    # A time-sorted walk reads the whole history before its first commit (50,000 commits
+    # in a big folder: most of `gitsync log -n 50`). With the oldest commits unreadable,
+    # only a walk that stops at the page can answer.
+    folder = tmp_path / "f"
+    folder.mkdir()
+    git(folder, "init", "-q", "-b", "main")
+    ids = []
+    for i in range(6):
+        (folder / "a.txt").write_text(f"{i}\n")
+        git(folder, "add", "a.txt")
+        git(folder, "commit", "-q", "-m", f"c{i}")
+        ids.append(git(folder, "rev-parse", "HEAD").strip())
+    for old in ids[:2]:
+        (folder / ".git" / "objects" / old[:2] / old[2:]).unlink()
+    repo = Repo(folder)
+    assert [c.id for c in repo.log(None, 3)] == ids[:2:-1]
+    made = int(git(folder, "log", "-1", "--format=%ct", ids[4]))
+    assert repo.commit_before(made) in (ids[4], ids[5])
+
+
+def test_libgit2s_object_cache_is_bounded_for_a_long_running_daemon() -> None:
+    import pygit2
+
+    from gitsync.repo import OBJECT_CACHE_BYTES
+
+    assert pygit2.settings.cached_memory[1] == OBJECT_CACHE_BYTES <= 32 * 1024 * 1024

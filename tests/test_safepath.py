@@ -56,3 +56,11 @@ def test_a_symlink_leaving_the_folder_is_refused(tmp_path: Path) -> None:
         with pytest.raises(PathError):
             check_user_path(root, bad)
     assert check_user_path(root, "in-link/a.txt") == "in-link/a.txt"
+
+
+def test_a_name_longer_than_a_filesystem_allows_is_refused(tmp_path: Path) -> None:
+    assert unsafe_reason("d/" + "n" * 255) is None
+    assert unsafe_reason("d/" + "n" * 256) is not None
+    assert unsafe_reason("ü" * 128) is not None  # 256 bytes in UTF-8
+    with pytest.raises(UnsafePathError):
+        check_path("n" * 300 + ".txt")

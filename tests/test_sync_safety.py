@@ -357,3 +357,35 @@ def test_a_conflicting_save_to_a_waiting_file_keeps_both(tmp_path: Path) -> None
     assert_no_markers(a, b)
     assert_same(net)
 
+
+
+def _gitlink_commit(hub: Path, name: str) -> None:
+    """A commit adding a submodule link (mode 160000) to a commit the hub does not hold."""
+    tip = git(hub, "rev-parse", "main").strip()
+    existing = []
+    for line in git(hub, "ls-tree", "main").splitlines():
+        meta, n = line.split("\t", 1)
+        m, _t, o = meta.split()
+        existing.append(("40000" if m == "040000" else m, n, o))
+    tree = _hash(hub, "tree", _tree_bytes([*existing, ("160000", name, "1" * 40)]))
+    commit = git(hub, "commit-tree", tree, "-p", tip, "-m", "submodule").strip()
+    git(hub, "update-ref", "refs/heads/main", commit, tip)
+
+
+@pytest.mark.parametrize("kind", ["overlong name", "submodule link"])
+def test_an_unwritable_incoming_entry_is_refused_not_a_crash(tmp_path: Path, kind: str
+                                                            ) -> None:
+    # Found by the hostile-input suite: both used to escape as an untyped error (the
+    # daemon's folder worker stopped): a 300-byte name failed in the dirty check's stat,
+    # a submodule link in reading its "blob".
+    net = make_net(tmp_path, {"notes.txt": LINES})
+    a = net["A"]
+    if kind == "overlong name":
+        _hostile_commit(net.hub, "n" * 300 + ".txt")
+    else:
+        _gitlink_commit(net.hub, "sub")
+    before_head, before_files = head(a), files_of(a)
+    code, _, err = run_cli("sync", str(a))
+    assert code == 3, err
+    assert err.startswith("gitsync: ") and "Traceback" not in err and "refus" in err
+    assert head(a) == before_head and files_of(a) == before_files

@@ -197,6 +197,30 @@ def test_push_non_fast_forward_is_rejected_and_remote_unchanged(
     assert git(remote, "rev-parse", "refs/heads/main") == theirs
 
 
+def test_push_clears_a_hub_lock_left_by_a_killed_push(local: Path, remote: Path) -> None:
+    # A power cut kills a push's receive-pack in the hub after it took the branch's lock:
+    # git leaves the lock, and every device's push would be refused as "File exists".
+    first = commit(local)
+    Transport(local).push("origin", first, "main", expect=None)
+    lock = remote / "refs" / "heads" / "main.lock"
+    lock.write_text("0" * 40 + "\n")
+    second = commit(local, "b.txt")
+    Transport(local).push("origin", second, "main", expect=first)
+    assert git(remote, "rev-parse", "refs/heads/main") == second
+    assert not lock.exists()
+
+
+def test_push_leaves_a_hub_lock_a_live_process_holds(local: Path, remote: Path) -> None:
+    first = commit(local)
+    Transport(local).push("origin", first, "main", expect=None)
+    lock = remote / "refs" / "heads" / "main.lock"
+    second = commit(local, "b.txt")
+    with open(lock, "w"), pytest.raises(PushRejected):  # another push, mid-update
+        Transport(local).push("origin", second, "main", expect=first)
+    assert lock.exists()
+    assert git(remote, "rev-parse", "refs/heads/main") == first
+
+
 def test_push_rewind_is_rejected(local: Path, remote: Path) -> None:
     first = commit(local)
     second = commit(local, "b.txt")

@@ -166,8 +166,8 @@ def test_push_meeting_a_held_ref_lock_in_the_hub_is_push_rejected(hub: Path,
     laptop = clone(hub, tmp_path / "laptop")
     ours = commit(laptop, "ours.txt")
     lock = hub / "refs" / "heads" / "main.lock"
-    lock.write_text("")
-    with pytest.raises(PushRejected) as info:
+    # held open, as a live push holds it (an unowned one is cleared)
+    with open(lock, "w"), pytest.raises(PushRejected) as info:
         Transport(laptop).push("origin", ours, "main", expect=git(laptop, "rev-parse", TRACKING))
     assert info.value.reason == "atomic transaction failed"
     lock.unlink()

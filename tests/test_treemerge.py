@@ -36,6 +36,7 @@ class History:
         git(root, "init", "-q", "-b", "main")
         self.index = root / ".git" / "builder-index"
         self._blobs: dict[bytes, str] = {}
+        self.fast_import = False
 
     def _git(self, *args: str, data: bytes | None = None) -> str:
         env = {**os.environ, "GIT_INDEX_FILE": str(self.index)}
@@ -58,9 +59,13 @@ class History:
         return self._git("commit-tree", tree, *args, "-m", "snapshot")
 
 
-@pytest.fixture
-def hist(tmp_path: Path) -> History:
-    return History(tmp_path / "repo")
+@pytest.fixture(params=["libgit2", "fast-import"])
+def hist(tmp_path: Path, request: pytest.FixtureRequest) -> History:
+    """Each merge is written both ways Repo.commit_updates can write it: object by object
+    through libgit2, and in one pack through git fast-import."""
+    h = History(tmp_path / "repo")
+    h.fast_import = request.param == "fast-import"
+    return h
 
 
 def merge(hist: History, base: Mapping[str, File], ours: Mapping[str, File],
@@ -72,8 +77,13 @@ def merge(hist: History, base: Mapping[str, File], ours: Mapping[str, File],
     t = hist.commit(theirs, b)
     repo = Repo(hist.root)
     tm = TreeMerger(repo, default_registry(), ours_device="here", theirs_device="there",
-                 now=NOW).merge(b, o, t)
-    tree = repo.build_tree(o, tm.updates)
+                    now=NOW, defer_blobs=True).merge(b, o, t)
+    commit = repo.commit_updates(o, tm.updates, tm.blobs, [o, t], "merged",
+                                 repo.author("here"),
+                                 fast_import_min=0 if hist.fast_import else 10**9)
+    assert git(hist.root, "rev-parse", f"{commit}^1", f"{commit}^2").split() == [o, t]
+    assert git(hist.root, "for-each-ref") == ""  # no ref moved or left behind
+    tree = git(hist.root, "rev-parse", f"{commit}^{{tree}}").strip()
     listing = []
     for line in git(hist.root, "ls-tree", "-r", "-z", tree).split("\0"):
         if line:

@@ -8,6 +8,7 @@ delays and retry backoff are checked exactly, against a real repository and a re
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from gitsync.config import Paths, load_config
 from gitsync.events import Event, EventBus
 from gitsync.owner import FolderOwner
 from gitsync.worker import FolderWorker
-from tests.helpers import commit_count, git, init_folder
+from tests.helpers import commit_count, git, init_folder, wait_for
 
 
 class FakeClock:
@@ -88,6 +89,69 @@ def test_a_save_is_committed_once_quiet_for_the_debounce_then_pushed(
     assert kinds.index("committed") < len(kinds) - 1 - kinds[::-1].index("pushed")
 
 
+def test_the_quiet_time_counts_from_the_event_not_from_a_busy_owner(
+        folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock) -> None:
+    d, _hub = folder
+    worker.run_pending()
+    before = commit_count(d)
+    (d / "notes.txt").write_text("saved while the worker was busy\n")
+    worker._on_fs_event("notes.txt", False)
+    clock.advance(1.1)  # the owner thread was pushing meanwhile; the save is settled
+    worker.run_pending()
+    assert commit_count(d) == before + 1
+    assert git(d, "show", "HEAD:notes.txt") == "saved while the worker was busy\n"
+
+
+def test_saves_that_queued_up_while_the_owner_was_busy_are_one_commit(
+        folder: tuple[Path, Path], clock: FakeClock) -> None:
+    import threading
+
+    d, _hub = folder
+    paths = Paths.discover()
+    config = load_config(paths)
+    fc = config.folders[str(d)]
+    w = FolderWorker(fc, config.effective(fc), paths, EventBus(), clock=clock, watch=False)
+    w.start()  # the real owner thread
+    try:
+        busy, release = threading.Event(), threading.Event()
+        w.call(lambda parts: (busy.set(), release.wait(20)))
+        assert busy.wait(20)
+        before = commit_count(d)
+        for i in range(20):  # a program saving while the owner runs a long call
+            (d / f"file{i:02d}.txt").write_text(f"{i}\n")
+            w._on_fs_event(f"file{i:02d}.txt", False)
+        clock.advance(5)  # all of them long settled by the time the owner gets to them
+        release.set()
+        assert wait_for(lambda: commit_count(d) > before, 20)
+        time.sleep(0.5)  # a second commit would come at once
+        assert commit_count(d) == before + 1
+        assert len(git(d, "show", "--name-only", "--format=", "HEAD").split()) == 20
+    finally:
+        w.stop()
+
+
+def test_start_up_says_watching_once_the_scan_is_done(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    d = tmp_path / "Docs"
+    init_folder(d, {"notes.txt": "v1\n"})
+    (d / "offline.txt").write_text("written while no daemon ran\n")
+    paths = Paths.discover()
+    config = load_config(paths)
+    fc = config.folders[str(d)]
+    w = FolderWorker(fc, config.effective(fc), paths, EventBus(), clock=FakeClock(),
+                     watch=False)
+    caplog.set_level("INFO", logger="gitsync")
+    assert w.open()
+    try:
+        lines = [r.getMessage() for r in caplog.records]
+        scanned = lines.index(f"{d}: 1 change(s) found by scan")
+        assert lines.index(f"{d}: watching (scan done)") > scanned
+        assert w.state.state == "watching"
+        assert git(d, "show", "HEAD:offline.txt") == "written while no daemon ran\n"
+    finally:
+        w.close()
+
+
 def test_continuous_writes_are_committed_every_max_batch_delay(
         folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock) -> None:
     d, _hub = folder
@@ -99,6 +163,69 @@ def test_continuous_writes_are_committed_every_max_batch_delay(
         worker.run_pending()
         clock.advance(0.5)
     assert commit_count(d) == before + 1  # max_batch_delay (10 s) forced one commit
+
+
+def test_a_temp_file_renamed_over_a_document_does_not_hold_the_save_back(
+        folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock) -> None:
+    """LibreOffice saves by writing lu<random>.tmp and renaming it over the document: the
+    temp file's disappearance deletes nothing, so the save is committed after the debounce,
+    not held back as a delete would be (which lost versions replaced within that time)."""
+    d, _hub = folder
+    worker.run_pending()
+    before = commit_count(d)
+    (d / "lu123.tmp").write_text("v2\n")
+    worker._on_fs_event("lu123.tmp", False)
+    (d / "lu123.tmp").rename(d / "notes.txt")
+    worker._on_fs_event("lu123.tmp", True)
+    worker._on_fs_event("notes.txt", False)
+    worker.run_pending()
+    clock.advance(1.1)
+    worker.run_pending()
+    assert commit_count(d) == before + 1
+    assert git(d, "show", "HEAD:notes.txt") == "v2\n"
+    assert "lu123.tmp" not in git(d, "ls-tree", "-r", "--name-only", "HEAD")
+    # a tracked file's delete is still held back, so an office save reads as one edit
+    (d / "notes.txt").unlink()
+    worker._on_fs_event("notes.txt", True)
+    worker.run_pending()
+    clock.advance(1.1)
+    worker.run_pending()
+    assert commit_count(d) == before + 1
+    (d / "notes.txt").write_text("v3\n")
+    worker._on_fs_event("notes.txt", False)
+    clock.advance(1.1)
+    worker.run_pending()
+    assert commit_count(d) == before + 2
+    assert git(d, "show", "HEAD:notes.txt") == "v3\n"
+
+
+def test_a_delete_soon_after_the_worker_deleted_the_same_file_is_the_users(
+        folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock) -> None:
+    """The worker removes notes.txt for an incoming delete; the user saves it again, then
+    deletes it, all within seconds: that last delete is the user's edit, not an echo of
+    the worker's own write, and must be committed (it was once dropped, and the device
+    never converged)."""
+    d, _hub = folder
+    worker.run_pending()
+    (d / "notes.txt").unlink()
+    worker._own_write("notes.txt", None)  # as the disk update of an incoming delete does
+    worker._on_fs_event("notes.txt", True)
+    worker.run_pending()
+    assert worker.debouncer.paths == []  # the echo of the worker's own write
+    before = commit_count(d)
+    clock.advance(1.0)
+    (d / "notes.txt").write_text("saved again\n")
+    worker._on_fs_event("notes.txt", False)
+    clock.advance(1.1)
+    worker.run_pending()
+    assert git(d, "show", "HEAD:notes.txt") == "saved again\n"
+    (d / "notes.txt").unlink()
+    worker._on_fs_event("notes.txt", True)
+    worker.run_pending()
+    clock.advance(3.5)
+    worker.run_pending()
+    assert commit_count(d) == before + 2
+    assert "notes.txt" not in git(d, "ls-tree", "--name-only", "HEAD")
 
 
 def test_a_call_runs_on_the_owner_after_pending_saves(
@@ -142,6 +269,67 @@ def test_an_unreachable_remote_backs_off_doubling_and_recovers(
     assert worker.state.offline_since is None
     assert "online" in [e.kind for e in events]
     assert hub_tip(hub) == git(d, "rev-parse", "HEAD").strip()
+
+
+def test_saves_while_offline_do_not_run_the_backoff_up(
+        folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock) -> None:
+    """Each commit made offline used to try the remote at once, and each failure doubled
+    the delay: a few seconds of saves offline and the folder waited a minute once back."""
+    d, hub = folder
+    worker.run_pending()
+    moved = hub.with_name("away.git")
+    hub.rename(moved)
+    before = commit_count(d)
+    for i in range(6):  # a save every 1.2 s, 7.2 s offline
+        (d / "notes.txt").write_text(f"offline edit {i}\n")
+        worker._on_fs_event("notes.txt", False)
+        worker.run_pending()
+        clock.advance(1.2)
+        worker.run_pending()
+    assert commit_count(d) == before + 6
+    assert worker.state.offline_since is not None
+    # tried after 1, 2 and 4 s: the next try is at most 8 s away, not 32 or the cap
+    assert worker._next_sync_try - clock() <= 8
+    moved.rename(hub)
+    clock.advance(worker._next_sync_try - clock())
+    worker.run_pending()
+    assert worker.state.offline_since is None
+    assert hub_tip(hub) == git(d, "rev-parse", "HEAD").strip()
+
+
+def test_saves_settled_during_a_round_that_lost_the_race_are_committed_before_it_tries_again(
+        folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round whose push is refused fetches, merges and pushes again; with other devices
+    pushing over a slow link that goes on for seconds. A version saved and replaced
+    meanwhile was never committed: now the settled saves are committed between two tries."""
+    from gitsync.transport import PushRejected
+
+    d, _hub = folder
+    worker.run_pending()
+    transport = worker.syncer.transport
+    real_push = transport.push
+    seen: list[str] = []
+
+    def push(remote: str, local: str, ref: str, *, expect: str | None) -> None:
+        seen.append(git(d, "show", "HEAD:notes.txt"))
+        if len(seen) == 1:  # another device won the race; the user saves meanwhile
+            (d / "notes.txt").write_text("saved during the round\n")
+            worker._on_fs_event("notes.txt", False)
+            clock.advance(1.1)
+            raise PushRejected("rejected", remote=remote, ref=ref, reason="fetch first",
+                               expected=expect)
+        real_push(remote, local, ref, expect=expect)
+
+    monkeypatch.setattr(transport, "push", push)
+    (d / "notes.txt").write_text("first\n")
+    worker._on_fs_event("notes.txt", False)
+    worker.run_pending()
+    clock.advance(1.1)
+    worker.run_pending()
+    assert seen == ["first\n", "saved during the round\n"]
+    (d / "notes.txt").write_text("replaced after the round\n")
+    assert "saved during the round\n" in git(d, "log", "-p", "--", "notes.txt")
 
 
 def test_the_owner_lock_is_held_while_open(folder: tuple[Path, Path],
@@ -239,10 +427,11 @@ def test_a_folder_the_kernel_refuses_to_watch_is_scanned_on_a_timer(
     w = FolderWorker(fc, config.effective(fc), paths, bus, clock=clock, watch=True)
     assert w._watcher is not None
 
-    def refuse() -> None:
+    def refuse(*_args: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    w._watcher._observer.start = refuse  # type: ignore[method-assign]
+    assert w._watcher._inotify is not None
+    w._watcher._inotify._ino.add = refuse  # type: ignore[method-assign]
     w._start_watching()
     assert w._watcher is None
     errors = [r for r in caplog.records if r.levelname == "ERROR"]

@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from gitsync.repo import Entry, Repo
-from gitsync.worktree import UnsafePathError, WorktreeUpdater, check_path, lock_files_for
+from gitsync.worktree import (
+    PARALLEL_MIN,
+    UnsafePathError,
+    WorktreeUpdater,
+    check_path,
+    lock_files_for,
+)
 from tests.helpers import git
 
 
@@ -178,6 +184,29 @@ def test_a_file_the_user_changed_makes_the_update_stop_before_any_write(folder: 
     assert snapshot(folder.root) == before
 
 
+def test_a_save_landing_while_the_new_content_is_synced_is_not_replaced(
+        folder: Folder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The update checks the file, then writes and fsyncs the new content beside it (which
+    # can take a while on a busy disk), then renames it over. A save in between must win.
+    old = folder.commit({"a.txt": "a1\n"})
+    new = folder.commit({"a.txt": "a2\n"})
+    folder.reset(old)
+    real_fsync = os.fsync
+    saved = []
+
+    def fsync_while_the_user_saves(fd: int) -> None:
+        real_fsync(fd)
+        if not saved:
+            saved.append(True)
+            (folder.root / "a.txt").write_text("the user's save\n")
+
+    monkeypatch.setattr(os, "fsync", fsync_while_the_user_saves)
+    res = WorktreeUpdater(Repo(folder.root)).apply(old, new)
+    assert saved and res.written == [] and res.dirty == ["a.txt"]
+    assert (folder.root / "a.txt").read_text() == "the user's save\n"
+    assert [p.name for p in folder.root.iterdir() if p.name.startswith(".gitsync-tmp")] == []
+
+
 @pytest.mark.parametrize("case", ["deleted-by-user", "created-by-user"])
 def test_user_deletions_and_creations_are_dirty_too(folder: Folder, case: str) -> None:
     old = folder.commit({"a.txt": "a1\n"})
@@ -320,3 +349,62 @@ def test_write_one_checks_the_path(folder: Folder) -> None:
     assert (folder.root / "d" / "x.txt").read_bytes() == b"x"
     WorktreeUpdater(repo).write_one("d/x.txt", None)
     assert not (folder.root / "d").exists()
+
+
+def test_before_writes_runs_once_before_the_first_write(folder: Folder) -> None:
+    old = folder.commit({"a.txt": "a1\n", "b.txt": "b1\n"})
+    new = folder.commit({"a.txt": "a2\n", "b.txt": "b2\n"})
+    folder.reset(old)
+    events: list[str] = []
+    up = WorktreeUpdater(Repo(folder.root), own_write=lambda p, _e: events.append(p))
+    res = up.apply(old, new, before_writes=lambda: events.append("before"))
+    assert events == ["before", "a.txt", "b.txt"]
+    assert sorted(res.written) == ["a.txt", "b.txt"]
+
+
+def test_before_writes_is_not_called_when_a_save_stops_the_update(folder: Folder) -> None:
+    old = folder.commit({"a.txt": "a1\n", "b.txt": "b1\n"})
+    new = folder.commit({"a.txt": "a2\n", "b.txt": "b2\n"})
+    folder.reset(old)
+    (folder.root / "b.txt").write_text("the user's save\n")
+    called: list[bool] = []
+    res = WorktreeUpdater(Repo(folder.root)).apply(old, new,
+                                                   before_writes=lambda: called.append(True))
+    assert res.dirty == ["b.txt"] and called == []
+
+
+def test_a_large_update_checks_each_file_right_before_replacing_it(folder: Folder) -> None:
+    """Big updates write several files at a time (WRITERS); each file is still checked
+    right before its own replace: a save made while the others are written stays, an open
+    document waits, a removal and a folder that becomes a file go first."""
+    names = [f"d{i % 5}/f{i:02d}.txt" for i in range(PARALLEL_MIN * 3)]
+    old = folder.commit({**{n: "old\n" for n in names}, "gone/x.txt": "x\n",
+                         "was-a-folder/y.txt": "y\n"})
+    new = folder.commit({**{n: f"new {n}\n" for n in names}, "gone/x.txt": None,
+                         "was-a-folder/y.txt": None})
+    (folder.root / "was-a-folder").rmdir()
+    new = folder.commit({"was-a-folder": "now a file\n"})
+    folder.reset(old)
+    last = sorted(names)[-1]
+    (folder.root / "d1" / "~$f01.txt").write_text("lock")  # d1/f01.txt is open
+    writes: list[str] = []
+
+    def save_the_last(path: str, _entry: Entry | None) -> None:
+        writes.append(path)
+        if len(writes) == 1:  # the first removal: no write has started yet
+            (folder.root / last).write_text("saved meanwhile\n")
+
+    res = WorktreeUpdater(Repo(folder.root), own_write=save_the_last).apply(old, new)
+    assert res.dirty == [last]
+    assert (folder.root / last).read_text() == "saved meanwhile\n"
+    assert res.waiting == {"d1/f01.txt": "open in an editor (~$f01.txt)"}
+    assert (folder.root / "d1" / "f01.txt").read_text() == "old\n"
+    assert res.removed == ["gone/x.txt", "was-a-folder/y.txt"]
+    assert writes[:2] == ["gone/x.txt", "was-a-folder/y.txt"]  # removals come first
+    expected = sorted({*names, "was-a-folder"} - {last, "d1/f01.txt"})
+    assert res.written == expected  # in path order, whichever thread wrote them
+    for n in expected:
+        want = "now a file\n" if n == "was-a-folder" else f"new {n}\n"
+        assert (folder.root / n).read_text() == want
+    assert not (folder.root / "gone").exists()
+    assert not [p for p in folder.root.rglob(".gitsync-tmp*")]

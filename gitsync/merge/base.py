@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:  # callers that pass a time import datetime; a text merge need not
+    from datetime import datetime
 
 
 class Conflict(NamedTuple):
@@ -43,7 +46,9 @@ class MergeResult(NamedTuple):
 
 class Versions(NamedTuple):
     """What a merger merges: the three versions of one file, the names of its two sides (for
-    conflict markers and tracked changes) and its path (for messages and sniffing)."""
+    conflict markers and tracked changes), its path (for messages and sniffing) and the time
+    of the merge (what conflicts shown inside the file are dated; None: the merger picks a
+    time that does not depend on the clock)."""
 
     base: bytes | None
     ours: bytes
@@ -51,6 +56,7 @@ class Versions(NamedTuple):
     ours_label: str
     theirs_label: str
     path: str = ""
+    now: datetime | None = None
 
 
 class Merger(ABC):
@@ -75,9 +81,11 @@ class Merger(ABC):
         ours_label: str,
         theirs_label: str,
         path: str = "",
+        now: datetime | None = None,
     ) -> MergeResult:
         """Merge three versions; raise :class:`gitsync.errors.MergeError` when it cannot."""
-        return self.merge_versions(Versions(base, ours, theirs, ours_label, theirs_label, path))
+        return self.merge_versions(
+            Versions(base, ours, theirs, ours_label, theirs_label, path, now))
 
     @abstractmethod
     def merge_versions(self, v: Versions) -> MergeResult:

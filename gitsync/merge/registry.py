@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gitsync.errors import MergeError
 from gitsync.merge.base import Conflict, Merger, MergeResult
 from gitsync.merge.binary import WHOLE_FILE, BinaryMerger, describe, trivial_merge
 from gitsync.merge.text import TextMerger
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 class NoMergerError(MergeError):
@@ -117,11 +121,14 @@ class MergerRegistry:
         *,
         ours_label: str,
         theirs_label: str,
+        now: datetime | None = None,
     ) -> MergeResult:
         """Merge three versions of ``path``; never raises :class:`MergeError`.
 
-        Trivial cases (both sides equal, or one side unchanged from base) return the winning
-        side's bytes unchanged without calling any merger.
+        ``now`` is the time of the merge, which conflicts shown inside a file (Word's tracked
+        changes) carry; the caller reads the clock, so mergers stay pure. Trivial cases (both
+        sides equal, or one side unchanged from base) return the winning side's bytes
+        unchanged without calling any merger.
         """
         trivial = trivial_merge(base, ours, theirs)
         if trivial is not None:
@@ -129,7 +136,8 @@ class MergerRegistry:
         try:
             merger = self.for_path(path, base, ours, theirs)
             return merger.merge(
-                base, ours, theirs, ours_label=ours_label, theirs_label=theirs_label, path=path
+                base, ours, theirs, ours_label=ours_label, theirs_label=theirs_label, path=path,
+                now=now,
             )
         except MergeError as e:
             import logging  # only here: a merge driver's start-up stays light
@@ -160,6 +168,7 @@ def merge_files(
     ours_label: str,
     theirs_label: str,
     registry: MergerRegistry | None = None,
+    now: datetime | None = None,
 ) -> tuple[bytes, int]:
     """What ``gitsync merge-file`` writes and its exit status, as ``git merge-file`` does.
 
@@ -168,7 +177,8 @@ def merge_files(
     The status is 0 when clean and 1 when anything conflicts.
     """
     reg = registry if registry is not None else default_registry()
-    result = reg.merge(path, base, ours, theirs, ours_label=ours_label, theirs_label=theirs_label)
+    result = reg.merge(path, base, ours, theirs, ours_label=ours_label, theirs_label=theirs_label,
+                       now=now)
     if result.clean:
         return result.data, 0
     return (result.marked if result.marked is not None else result.data), 1

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import posixpath
 import re
+import urllib.parse
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -14,6 +17,7 @@ from gitsync.merge.docx.blocks import Ctx, ItemMerger, choose3, merge_blocks
 from gitsync.merge.docx.errors import DocxError, LimitExceededError
 from gitsync.merge.docx.fixups import dedupe_ids
 from gitsync.merge.docx.limits import DEFAULT_LIMITS, DocxLimits
+from gitsync.merge.docx.normal import Formatting
 from gitsync.merge.docx.numbering import remap_numbering
 from gitsync.merge.docx.ooxml import (
     CT_COMMENTS,
@@ -25,6 +29,7 @@ from gitsync.merge.docx.ooxml import (
     W_SECTPR,
     W_TBL,
     W_TR,
+    visible_text,
     w,
 )
 from gitsync.merge.docx.package import (
@@ -59,6 +64,7 @@ from gitsync.merge.docx.rels import (
     resolve,
 )
 from gitsync.merge.docx.runs import goback_ids
+from gitsync.merge.docx.sections import SectionFolds, strip_marks
 from gitsync.merge.docx.tables import merge_row, merge_table
 from gitsync.merge.docx.textconv import docx_text
 from gitsync.merge.docx.tracked import Tracker
@@ -143,6 +149,13 @@ def _format_date(now: datetime | None, pkgs: list[Package | None], lim: DocxLimi
     return latest if re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", latest) else _EPOCH
 
 
+STYLES_PART = "word/styles.xml"
+THEME_PART = "word/theme/theme1.xml"
+#: Parts whose paragraphs are compared by their effective formatting (see normal.py).
+_STYLED_PARTS = ("word/header", "word/footer", "word/footnotes", "word/endnotes",
+                 "word/comments")
+
+
 class _DocxMerge:
     """One merge run; holds the three packages and the output being built."""
 
@@ -160,6 +173,9 @@ class _DocxMerge:
                          if name.startswith("word/") and name.endswith(".xml")
                          and b'w:id="' in data for m in _ID_RE.findall(data)), default=0)
         self.tracker = Tracker(theirs_label, date, start)
+        self._fmts: tuple[Formatting, Formatting, Formatting] | None = None
+        self._targets: tuple[dict[str, str], ...] = ({}, {}, {})
+        self._side_notes: tuple[dict[str, str], ...] | None = None  # read once per merge
 
     def parse(self, parts: dict[str, bytes], name: str) -> etree._Element | None:
         data = parts.get(name)
@@ -168,8 +184,48 @@ class _DocxMerge:
     def ctx(self, b: etree._Element | None, o: etree._Element, t: etree._Element,
             part: str) -> Ctx:
         gb = goback_ids(b) if b is not None else frozenset()
-        return Ctx(self.tracker, (gb, goback_ids(o), goback_ids(t)), self.conflicts,
-                   ITEM_MERGERS, part, self.theirs_label, self.ours_label)
+        gobacks = (gb, goback_ids(o), goback_ids(t))
+        fmts: tuple[Formatting | None, ...] = (None, None, None)
+        slots = (0, 1, 2)
+        if part == DOCUMENT_PART or part.startswith(_STYLED_PARTS):
+            sides = (self.bparts, self.po.parts, self.pt.parts)
+            if self._side_notes is None:
+                self._side_notes = tuple(self._notes(parts) for parts in sides)
+            notes = self._side_notes
+            targets = self._targets if part == DOCUMENT_PART else ({}, {}, {})
+            fmts = tuple(dataclasses.replace(f, targets=t, notes=n) for f, t, n
+                         in zip(self._formatting(), targets, notes, strict=True))
+            # Sides with the same styles, theme, links and notes compare blocks the same
+            # way: one key cache serves them (the common case of one editor).
+            prints = [(parts.get(STYLES_PART), parts.get(THEME_PART), sorted(t.items()),
+                       sorted(n.items()), sorted(g)) for parts, t, n, g
+                      in zip(sides, targets, notes, gobacks, strict=True)]
+            slots = tuple(prints.index(p) for p in prints)  # type: ignore[assignment]
+        return Ctx(self.tracker, gobacks, self.conflicts,
+                   ITEM_MERGERS, part, self.theirs_label, self.ours_label,
+                   fmts=fmts, slots=slots)  # type: ignore[arg-type]
+
+    def _notes(self, parts: dict[str, bytes]) -> dict[str, str]:
+        """Each footnote's and endnote's text by reference ("footnoteReference:ID")."""
+        out: dict[str, str] = {}
+        for name, item_tag, _refs in NOTE_PARTS:
+            ref = {"word/footnotes.xml": "footnoteReference",
+                   "word/endnotes.xml": "endnoteReference"}.get(name)
+            root = self.parse(parts, name) if ref else None
+            if root is None:
+                continue
+            for note in root.iter(item_tag):
+                out[f"{ref}:{note.get(W_ID, '')}"] = visible_text(note)
+        return out
+
+    def _formatting(self) -> tuple[Formatting, Formatting, Formatting]:
+        """Each side's effective formatting, read once from its own styles and theme."""
+        if self._fmts is None:
+            self._fmts = tuple(  # type: ignore[assignment]
+                Formatting.read(self.parse(parts, STYLES_PART), self.parse(parts, THEME_PART))
+                for parts in (self.bparts, self.po.parts, self.pt.parts))
+        assert self._fmts is not None
+        return self._fmts
 
     def run(self, b_doc: etree._Element | None, o_doc: etree._Element | None,
             t_doc: etree._Element | None) -> MergeResult:
@@ -184,8 +240,13 @@ class _DocxMerge:
         t_rels = self.parse(self.pt.parts, DOC_RELS)
         t_rels = t_rels if t_rels is not None else empty_rels()
         o_rels = self.parse(self.po.parts, DOC_RELS)
+        b_rels = self.parse(self.bparts, DOC_RELS)
+        t_targets = _targets(self.pt.parts, t_rels)
         merged_rels, mapping = merge_rels(o_rels if o_rels is not None else empty_rels(),
-                                          t_rels, self.parse(self.bparts, DOC_RELS))
+                                          t_rels, b_rels)
+        # Theirs' ids are renumbered into the merged relationships below (remap_rids).
+        self._targets = (_targets(self.bparts, b_rels), _targets(self.po.parts, o_rels),
+                         {mapping.get(k, k): v for k, v in t_targets.items()})
         remap_rids(t_doc, mapping)
         self._remap_notes(t_doc)
         t_num = self.parse(self.pt.parts, NUMBERING_PART)
@@ -296,6 +357,8 @@ class _DocxMerge:
         """A part both sides changed (or one changed and the other deleted)."""
         if xo is None or xt is None:
             kept = xo if xo is not None else xt
+            if xb is not None and kept is not None and self._same_text(name, xb, kept):
+                return None  # the other side only re-saved what this side deleted
             self.conflicts.append(Conflict(where=name, base="", ours="", theirs="",
                                            kind="part"))
             return kept
@@ -318,6 +381,20 @@ class _DocxMerge:
         self.conflicts.append(Conflict(where=name, base="", ours="", theirs="", kind="part"))
         return xo
 
+    def _same_text(self, name: str, a: bytes, b: bytes) -> bool:
+        """Whether two versions of a part hold the same items with the same text (a
+        comment's author too): another editor's re-save of an unchanged part."""
+        if not (name.startswith("word/") and name.endswith(".xml")):
+            return False
+        ra, rb = parse_xml(a, name, self.lim), parse_xml(b, name, self.lim)
+
+        def items(root: etree._Element) -> list[tuple[str, str, str]]:
+            return [(etree.QName(el).localname, el.get(w("author"), ""), visible_text(el))
+                    for el in root if isinstance(el.tag, str)
+                    and el.get(w("type")) not in ("separator", "continuationSeparator")]
+
+        return items(ra) == items(rb)
+
     def _merge_body(self, b_doc: etree._Element, o_doc: etree._Element,
                     t_doc: etree._Element) -> None:
         bb, ob, tb = (d.find(W_BODY) for d in (b_doc, o_doc, t_doc))
@@ -337,9 +414,12 @@ class _DocxMerge:
         lb, sb = split(bb)
         lo, so = split(ob)
         lt, st = split(tb)
-        merged = merge_blocks(lb, lo, lt, ctx)
+        folds = SectionFolds()
+        lb, lo, lt = (folds.fold(blocks, side) for side, blocks in enumerate((lb, lo, lt)))
+        merged = folds.unfold(merge_blocks(lb, lo, lt, ctx))
         sect = choose3(sb, so, st, ctx, "section properties")
         ob[:] = [*merged, *([sect] if sect is not None else [])]
+        strip_marks(ob)
 
     def _restore_notes(self, doc: etree._Element, comments: etree._Element) -> None:
         """Bring back notes and comments the merged body still refers to.
@@ -436,6 +516,24 @@ class _DocxMerge:
         self.out.parts[name] = serialize_xml(root)
 
 
+def _targets(parts: dict[str, bytes], rels: etree._Element | None) -> dict[str, str]:
+    """The body's relationship ids -> what they point to: the URL of an external target, a
+    digest of an internal part's bytes (so a renamed image is the same image)."""
+    out: dict[str, str] = {}
+    if rels is None:
+        return out
+    for rel in rels.iter(REL):
+        rid, target = rel.get("Id", ""), rel.get("Target", "")
+        if rel.get("TargetMode") == "External":
+            url = urllib.parse.urlsplit(target)
+            # Editors add the root path a bare host implies: https://foo.com -> .../
+            out[rid] = url._replace(path=url.path or "/").geturl() if url.netloc else target
+        else:
+            data = parts.get(resolve(DOCUMENT_PART, target))
+            out[rid] = hashlib.sha1(data).hexdigest()[:16] if data is not None else target
+    return out
+
+
 def _free_id(rels: etree._Element) -> str:
     used = {r.get("Id") for r in rels.iter(REL)}
     n = 1
@@ -456,6 +554,6 @@ class DocxMerger(Merger):
         return all(d[:4] == b"PK\x03\x04" and b"word/document.xml" in d for d in (ours, theirs))
 
     def merge_versions(self, v: Versions) -> MergeResult:
-        """Merge via :func:`merge_docx` with default limits."""
+        """Merge via :func:`merge_docx` with default limits, dated ``v.now``."""
         return merge_docx(v.base, v.ours, v.theirs, ours_label=v.ours_label,
-                          theirs_label=v.theirs_label)
+                          theirs_label=v.theirs_label, now=v.now)

@@ -17,6 +17,7 @@ from difflib import SequenceMatcher
 from lxml import etree
 
 from gitsync.merge.base import Conflict
+from gitsync.merge.docx.normal import Formatting
 from gitsync.merge.docx.ooxml import (
     W14_PARAID,
     W_P,
@@ -62,17 +63,31 @@ class Ctx:
     part: str = "word/document.xml"
     theirs_label: str = "theirs"
     ours_label: str = "ours"
-    _keys: dict[tuple[frozenset[str], bytes], str] = field(default_factory=dict)
+    #: Each side's effective formatting (base, ours, theirs), when the part has styles.
+    fmts: tuple[Formatting | None, Formatting | None, Formatting | None] = (None, None, None)
+    _keys: dict[tuple[int, bytes], str] = field(default_factory=dict)
+    _base_keys: dict[bytes, str] = field(default_factory=dict)
+
+    #: Sides whose formatting is the same share key caches: (base, ours, theirs) -> slot.
+    slots: tuple[int, int, int] = (0, 1, 2)
 
     def key(self, el: etree._Element, side: int) -> str:
-        """Normalized content key of a block (cached on its raw serialization)."""
+        """Normalized content key of a block (cached on its raw serialization).
+
+        A block whose XML is exactly a base block's has that block's key, whatever its
+        side's styles say: a style edited on one device changes how its paragraphs look,
+        but it is an edit of the style (merged with the styles), not of each paragraph.
+        """
         raw = etree.tostring(el, with_tail=False)
-        gb = self.goback[side]
-        ck = (gb, raw)
+        ck = (self.slots[side], raw)
         k = self._keys.get(ck)
         if k is None:
-            k = canon(el, gb)
+            k = self._base_keys.get(raw) if side else None
+            if k is None:
+                k = canon(el, self.goback[side], self.fmts[side])
             self._keys[ck] = k
+        if side == 0:
+            self._base_keys.setdefault(raw, k)
         return k
 
     def conflict(self, where: str, base: str, ours: str, theirs: str, kind: str) -> None:

@@ -20,6 +20,8 @@ class DocxLimits:
     - ``ratio_floor``: members smaller than this are never ratio-checked (tiny XML compresses
       very well and is harmless).
     - ``max_paragraphs``: body blocks (paragraphs, tables, content controls) per document.
+    - ``max_attributes``: attributes on any one element (Word writes a few dozen at most;
+      moving an element with hundreds of thousands of them between trees takes seconds).
     """
 
     max_entries: int = 10_000
@@ -29,6 +31,7 @@ class DocxLimits:
     max_ratio: float = 200.0
     ratio_floor: int = 1024 * 1024
     max_paragraphs: int = 200_000
+    max_attributes: int = 1_000
 
 
 DEFAULT_LIMITS = DocxLimits()

@@ -32,6 +32,8 @@ DOCUMENT_PART = "word/document.xml"
 CONTENT_TYPES = "[Content_Types].xml"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".wdp")
+#: Parts smaller than this cannot hold enough attributes on one element to be slow.
+ATTRIBUTE_SCAN_FLOOR = 64 * 1024
 
 
 def _parser(limits: DocxLimits) -> etree.XMLParser:
@@ -82,7 +84,8 @@ def read_package(data: bytes, limits: DocxLimits, *, label: str = "document") ->
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
+            NotImplementedError) as e:  # NotImplementedError: a zip64 "version" from garbage
         raise NotAZipError(f"{label} is not a readable Word package ({e})") from e
     if len(infos) > limits.max_entries:
         raise LimitExceededError(
@@ -106,6 +109,14 @@ def read_package(data: bytes, limits: DocxLimits, *, label: str = "document") ->
                 f"{label} is over {limits.max_total_size} bytes uncompressed",
                 limit="max_total_size",
             )
+    # Members under ratio_floor are not ratio-checked one by one, so hundreds of them (or
+    # many entries sharing one compressed stream) would inflate a small file a thousandfold.
+    if total > limits.ratio_floor and total / max(len(data), 1) > limits.max_ratio:
+        raise LimitExceededError(
+            f"{label} would inflate {total / max(len(data), 1):.0f}:1 "
+            f"(limit {limits.max_ratio:.0f}:1), refusing a possible zip bomb",
+            limit="max_ratio",
+        )
     parts: dict[str, bytes] = {}
     order: list[str] = []
     stored: dict[str, Stored] = {}
@@ -116,7 +127,7 @@ def read_package(data: bytes, limits: DocxLimits, *, label: str = "document") ->
         try:
             with zf.open(info) as fh:
                 content = fh.read(limits.max_entry_size + 1)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError,
+        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, RuntimeError,
                 NotImplementedError) as e:
             raise NotAZipError(f"{label}: entry {info.filename!r} is unreadable ({e})",
                                part=info.filename) from e
@@ -189,6 +200,11 @@ def parse_xml(data: bytes, part: str, limits: DocxLimits) -> etree._Element:
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise MalformedPartError(f"part {part!r} declares a DTD, which Word never writes",
                                  part=part)
+    if len(data) > ATTRIBUTE_SCAN_FLOOR and root.xpath(
+            f"boolean(//*[count(@*) > {int(limits.max_attributes)}])"):
+        raise LimitExceededError(
+            f"part {part!r} has an element with over {limits.max_attributes} attributes",
+            limit="max_attributes", part=part)
     return root
 
 

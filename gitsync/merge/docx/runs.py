@@ -14,25 +14,47 @@ import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from gitsync.merge.docx.normal import NOTE_REFS, OBJECT_TAGS, TABLE_PROPS
 from gitsync.merge.docx.ooxml import (
+    R_NS,
     W_BOOKMARK_END,
     W_BOOKMARK_START,
+    W_COMMENT_RANGE_END,
+    W_COMMENT_RANGE_START,
+    W_COMMENT_REFERENCE,
+    W_HYPERLINK,
     W_ID,
     W_LAST_RENDERED,
     W_NAME,
+    W_NS,
     W_P,
     W_PPR,
     W_PROOF_ERR,
     W_R,
     W_RPR,
+    W_SECTPR,
     W_T,
     XML_SPACE,
     make,
     visible_text,
 )
+
+if TYPE_CHECKING:
+    from gitsync.merge.docx.normal import Formatting, Props
+
+_R_PREFIX = f"{{{R_NS}}}"
+#: Attributes that editors write or drop at will (Word's link history flag).
+_EDITOR_ATTRS = frozenset((f"{{{W_NS}}}history",))
+#: Markers whose ids every editor renumbers on save; what they mark is compared elsewhere.
+_RENUMBERED = frozenset((W_BOOKMARK_START, W_BOOKMARK_END, W_COMMENT_RANGE_START,
+                         W_COMMENT_RANGE_END, W_COMMENT_REFERENCE))
+_RUN_CONTAINERS = frozenset((W_HYPERLINK,))
+#: Run content that is a marker, not text: its formatting is invisible (LibreOffice drops it).
+_MARKERS = frozenset((W_COMMENT_REFERENCE, f"{{{W_NS}}}annotationRef"))
 
 NOISE_TAGS = frozenset((W_PROOF_ERR, W_LAST_RENDERED))
 _WORD_RE = re.compile(r"\w+|\s+|[^\w\s]")
@@ -66,31 +88,68 @@ def is_noise(el: etree._Element, goback: frozenset[str]) -> bool:
     return False
 
 
-def canon(el: etree._Element, goback: frozenset[str]) -> str:
-    """A normalized serialization: same content means same string, noise ignored."""
+def canon(el: etree._Element, goback: frozenset[str], fmt: Formatting | None = None) -> str:
+    """A normalized serialization: same content means same string, noise ignored.
+
+    With FMT (the side's :class:`~gitsync.merge.docx.normal.Formatting`), paragraph, run and
+    section properties are compared by their effective values, so a re-save by another
+    editor is not an edit.
+    """
     parts: list[str] = []
-    _canon_into(el, goback, parts)
+    _canon_into(el, goback, parts, fmt)
     return "".join(parts)
 
 
-def _canon_into(el: etree._Element, goback: frozenset[str], out: list[str]) -> None:
+def _canon_into(el: etree._Element, goback: frozenset[str], out: list[str],
+                fmt: Formatting | None = None) -> None:
     tag = el.tag
     if tag == W_P:
-        out.append(paragraph_key(el, goback))
+        out.append(paragraph_key(el, goback, fmt))
         return
+    if fmt is not None:
+        if tag in OBJECT_TAGS:
+            out.append(fmt.object_key(el))
+            return
+        if tag in NOTE_REFS:
+            out.append(fmt.note_key(el))
+            return
+        if tag in TABLE_PROPS:
+            out.append(fmt.table_key(el))
+            return
+        if tag == W_RPR:
+            out.append("<rPr " + fmt.run(el, fmt.paragraph(None)[1]) + "/>")
+            return
+        if tag == W_PPR:
+            out.append("<pPr " + fmt.paragraph(el)[0] + "/>")
+            return
+        if tag == W_SECTPR:
+            out.append("<sectPr " + fmt.section_key(el) + "/>")
+            return
     out.append("<")
     out.append(tag)
     if el.attrib:
         for k, v in sorted(el.attrib.items()):
-            if not is_noise_attr(k):
-                out.append(f" {k}={v!r}")
+            if is_noise_attr(k):
+                continue
+            if fmt is not None:
+                if k.startswith(_R_PREFIX):
+                    v = fmt.targets.get(v, v)
+                elif k in _EDITOR_ATTRS or (k == W_ID and tag in _RENUMBERED):
+                    continue
+            out.append(f" {k}={v!r}")
     out.append(">")
+    if fmt is not None and tag in _RUN_CONTAINERS:
+        # Runs inside a link read like the paragraph's own: split and joined runs are equal.
+        _, segs = segments(el, goback, fmt)
+        out.append("\x1f".join("\x1e".join(s.key) for s in segs))
+        out.append("/>")
+        return
     if el.text and (tag == W_T or el.text.strip()):
         out.append(el.text)
     for child in el:
         if is_noise(child, goback):
             continue
-        _canon_into(child, goback, out)
+        _canon_into(child, goback, out, fmt)
     out.append("/>")
 
 
@@ -111,28 +170,35 @@ class Segment:
     el: etree._Element | None = None
 
 
-def segments(p: etree._Element, goback: frozenset[str]) -> tuple[etree._Element | None,
-                                                                    list[Segment]]:
-    """The paragraph's properties and its content segments, text coalesced across runs."""
-    ppr: etree._Element | None = None
+def segments(p: etree._Element, goback: frozenset[str], fmt: Formatting | None = None,
+             ) -> tuple[etree._Element | None, list[Segment]]:
+    """The paragraph's properties and its content segments, text coalesced across runs.
+
+    With FMT, a segment's formatting key is the run's effective look (see :func:`canon`).
+    """
+    ppr = p.find(W_PPR)
+    para_rp = fmt.paragraph(ppr)[1] if fmt is not None else None
     out: list[Segment] = []
     for child in p:
         tag = child.tag
-        if tag == W_PPR:
-            ppr = child
-            continue
-        if is_noise(child, goback):
+        if tag == W_PPR or is_noise(child, goback):
             continue
         if tag == W_R:
-            _run_segments(child, goback, out)
+            _run_segments(child, goback, out, fmt, para_rp)
         else:
-            out.append(Segment("x", ("x", "", canon(child, goback)), el=child))
+            out.append(Segment("x", ("x", "", canon(child, goback, fmt)), el=child))
     return ppr, out
 
 
-def _run_segments(run: etree._Element, goback: frozenset[str], out: list[Segment]) -> None:
+def _run_segments(run: etree._Element, goback: frozenset[str], out: list[Segment],
+                  fmt: Formatting | None = None, para_rp: Props | None = None) -> None:
     rpr = run.find(W_RPR)
-    rkey = canon(rpr, goback) if rpr is not None else ""
+    if fmt is not None and all(c.tag in _MARKERS for c in run if c.tag != W_RPR):
+        rkey = ""
+    elif fmt is not None:
+        rkey = fmt.run(rpr, para_rp or {})
+    else:
+        rkey = canon(rpr, goback) if rpr is not None else ""
     for child in run:
         tag = child.tag
         if tag == W_RPR or is_noise(child, goback):
@@ -148,13 +214,17 @@ def _run_segments(run: etree._Element, goback: frozenset[str], out: list[Segment
             else:
                 out.append(Segment("t", ("t", rkey, text), text=text, rpr=rpr))
         else:
-            out.append(Segment("r", ("r", rkey, canon(child, goback)), rpr=rpr, el=child))
+            out.append(Segment("r", ("r", rkey, canon(child, goback, fmt)), rpr=rpr, el=child))
 
 
-def paragraph_key(p: etree._Element, goback: frozenset[str]) -> str:
+def paragraph_key(p: etree._Element, goback: frozenset[str],
+                  fmt: Formatting | None = None) -> str:
     """Normalized content of a paragraph: properties plus coalesced segments."""
-    ppr, segs = segments(p, goback)
-    head = canon(ppr, goback) if ppr is not None else ""
+    ppr, segs = segments(p, goback, fmt)
+    if fmt is not None:
+        head = fmt.paragraph(ppr)[0]
+    else:
+        head = canon(ppr, goback) if ppr is not None else ""
     return "<p>" + head + "\x1f".join("\x1e".join(s.key) for s in segs) + "</p>"
 
 

@@ -1,0 +1,1 @@
+"""Reliability suites: fault injection with counts (see harness.py and run.py)."""
