@@ -379,3 +379,33 @@ def test_libgit2s_object_cache_is_bounded_for_a_long_running_daemon() -> None:
     from gitsync.repo import OBJECT_CACHE_BYTES
 
     assert pygit2.settings.cached_memory[1] == OBJECT_CACHE_BYTES <= 32 * 1024 * 1024
+
+
+def test_a_scan_repairs_an_index_left_behind_by_a_crash(tmp_path: Path) -> None:
+    """A round writes the disk, moves the branch, then writes the index. A kill between the
+    last two leaves an index one commit behind: a path the round removed is still in it
+    (``AD`` in git status), one it added is missing, one it changed is stale. The start-up
+    scan must set all three right without a commit."""
+    repo = make_repo(tmp_path)
+    w = repo.workdir
+    for name in ("gone.txt", "kept.txt", "changed.txt"):
+        (w / name).write_text(name)
+    commit(repo, "gone.txt", "kept.txt", "changed.txt")
+    old_index = (w / ".git" / "index").read_bytes()
+    git(w, "rm", "-q", "gone.txt")
+    (w / "changed.txt").write_text("new words")
+    (w / "added.txt").write_text("added")
+    git(w, "add", "-A")
+    git(w, "commit", "-q", "-m", "the round's commit")
+    (w / ".git" / "index").write_bytes(old_index)  # the kill: the index was never written
+    status = git(w, "status", "--porcelain", "--untracked-files=all")
+    assert "AD gone.txt" in status and "?? added.txt" in status
+    repo = Repo(w)  # the restarted daemon
+    count = commit_count(w)
+    out = repo.commit_paths(repo.changed_paths(), device="laptop", size_limit=10**9,
+                            message_for=lambda ch: batch_message("laptop", ch),
+                            whole_tree=True)
+    assert out.commit is None and commit_count(w) == count
+    assert git(w, "status", "--porcelain", "--untracked-files=all") == ""
+    assert git(w, "ls-files").split() == ["added.txt", "changed.txt", "kept.txt"]
+    fsck_clean(w)

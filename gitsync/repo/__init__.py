@@ -270,9 +270,11 @@ class Repo(TreeOps, HistoryOps):
                 updates[path] = outcome.entry
                 staged.append(outcome)
             elif outcome.status == "unchanged":
-                if whole_tree and outcome.entry is not None:
-                    # A scan found it: the index disagrees with a file equal to HEAD's (a
-                    # crash before the index was written); set the index right.
+                if whole_tree:
+                    # A scan found it, so the index disagrees with a file equal to HEAD's,
+                    # or holds a path neither HEAD nor the disk has: a crash between a
+                    # round's branch move and its index write. Set the index right (an
+                    # unchanged path without an entry is one HEAD does not track).
                     staged.append(outcome)
             else:
                 held.append(outcome)
