@@ -89,10 +89,14 @@ class Committer:
             message_for=lambda changes: batch_message(self.device, changes),
             progress=progress, whole_tree=whole_tree, defer_index=defer_index,
         )
-        retry = tuple(h for h in outcome.held_back if h.status in ("unstable", "unreadable"))
+        retry = tuple(h for h in outcome.held_back
+                      if h.status in ("unstable", "unreadable", "disk-full"))
         skipped = tuple(h for h in outcome.held_back if h.status == "too-large")
         for h in retry:
-            level = logging.WARNING if h.status == "unreadable" else logging.DEBUG
+            level = logging.DEBUG if h.status == "unstable" else logging.WARNING
+            if h.status == "disk-full":
+                logger.warning("%s: not committed yet, the disk is full; will retry", h.path)
+                continue
             logger.log(level, "%s: not committed yet, %s (%s); will retry", h.path, h.status,
                        h.detail)
         for h in skipped:

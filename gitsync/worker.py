@@ -582,6 +582,10 @@ class FolderWorker:
             first = backoff.failures == 0
             self._retry_at[h.path] = (now + backoff.next_delay(), backoff)
             self.state.retrying[h.path] = f"{h.status}: {h.detail}"
+            if h.status == "disk-full" and first:
+                self._publish("error", f"the disk is full: {h.path} waits to be committed; "
+                              "free some space and it is committed at once",
+                              path=h.path, needs_user=True)
             if h.status == "unreadable" and first:
                 self._publish("unreadable", f"cannot read {h.path} ({h.detail}); will retry",
                               path=h.path)

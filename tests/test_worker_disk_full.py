@@ -81,6 +81,8 @@ def test_a_full_disk_stops_neither_the_commit_nor_the_round_for_good(
         clock.now += 1.1
         w.run_pending()  # cannot be committed while the disk is full: held, not dropped
         assert git(d, "show", "HEAD:notes.txt") == "v2\n"
+        # Named for what it is: the file is fine, the disk is not.
+        assert w.state.retrying["notes.txt"].startswith("disk-full")
         filler.unlink()
         for _ in range(5):
             clock.now += LOCAL_RETRY_S + 1

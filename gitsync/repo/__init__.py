@@ -10,6 +10,7 @@ is no longer the tip, and ``Reference.set_target`` checks the old value under th
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -75,7 +76,8 @@ class StagedPath:
     """What staging one path found: committed, or held back and why."""
 
     path: str
-    status: str  # "staged" | "unchanged" | "unstable" | "unreadable" | "too-large"
+    # "staged" | "unchanged" | "unstable" | "unreadable" | "disk-full" | "too-large"
+    status: str
     detail: str = ""
     entry: Entry | None = None  # for "staged": the new blob (None: the path was removed)
     stat: tuple[int, int] | None = None  # (size, mtime_ns) of the file that was hashed
@@ -561,6 +563,8 @@ class Repo(TreeOps, HistoryOps):
                 oid = self._repo.create_blob_fromworkdir(path)
                 mode = FileMode.BLOB_EXECUTABLE if st.st_mode & 0o100 else FileMode.BLOB
         except (pygit2.GitError, OSError) as e:
+            if _disk_full(e):  # the object could not be written: nothing wrong with the file
+                return StagedPath(path, "disk-full", "no space left on the disk")
             try:
                 changed = full.lstat()
                 moved = (changed.st_size, changed.st_mtime_ns) != (st.st_size, st.st_mtime_ns)
@@ -845,3 +849,10 @@ def _info(commit: pygit2.Commit, changes: tuple[FileChange, ...]) -> CommitInfo:
         parents=tuple(str(p) for p in commit.parent_ids),
         changes=changes,
     )
+
+
+def _disk_full(e: Exception) -> bool:
+    """Whether E is a write refused for want of space (libgit2 reports it in its message)."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return any(m in str(e) for m in ("No space left on device", "Disk quota exceeded"))
