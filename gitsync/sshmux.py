@@ -87,6 +87,12 @@ class SshConnections:
         """Whether ssh can share connections here (a private control directory exists)."""
         return self._control_dir() is not None
 
+    @property
+    def directory(self) -> Path | None:
+        """Where the control sockets live: ``STATE_DIR/ssh``, or a short private directory
+        in the temporary directory when that path is too long for a socket."""
+        return self._control_dir()
+
     def control_path(self, url: RemoteUrl) -> Path | None:
         """The control socket for ``url``'s host, or None when sharing is off."""
         directory = self._control_dir()

@@ -59,6 +59,14 @@ def sockets(control_dir: Path) -> list[Path]:
     return [p for p in control_dir.iterdir() if stat.S_ISSOCK(p.lstat().st_mode)]
 
 
+def control_dir_of(connections: SshConnections) -> Path:
+    """The sockets' directory: STATE_DIR/ssh, or the short fallback when a long temporary
+    directory (as in some CI runs) makes that path too long for a socket."""
+    directory = connections.directory
+    assert directory is not None
+    return directory
+
+
 def master_pid(control_dir: Path) -> int:
     [line] = masters(control_dir)
     for entry in Path("/proc").iterdir():
@@ -101,7 +109,7 @@ def test_a_daemon_keeps_one_private_connection_and_closes_it(
     # the host side of the live ref stream runs this checkout's gitsync
     paths.config_file.write_text(config.replace(
         "[settings]", f'[settings]\nremote_gitsync = "{sys.executable} -m gitsync.cli"'))
-    control_dir = paths.state_dir / "ssh"
+    control_dir = control_dir_of(SshConnections(paths.state_dir))  # the daemon's choice
     other = make_clone(hub, tmp_path / "other")  # another device, pushing with plain git
     with daemon("--debounce", "0.2", "--debug", log=tmp_path / "d.log") as d:
         assert wait_for(lambda: "live updates from" in d.output(), timeout=30), d.output()
@@ -142,7 +150,7 @@ def test_transfers_survive_a_killed_master_and_a_restarted_server(
     work = make_clone(hub, tmp_path / "work")
     git(work, "remote", "set-url", "origin", f"{alias}:{hub}")
     connections = SshConnections(tmp_path / "st")
-    control_dir = tmp_path / "st" / "ssh"
+    control_dir = control_dir_of(connections)
     # a short timeout: a transfer stuck on a dead master fails the test instead of waiting
     transport = Transport(work, connections=connections, timeout=30)
     try:
@@ -207,8 +215,8 @@ def test_a_users_own_ssh_command_is_used_as_written(
     for line in lines:
         assert line.startswith(expected), line
         assert "Control" not in line and "ServerAlive" not in line
-    assert not sockets(tmp_path / "st" / "ssh")
-    assert not masters(tmp_path / "st")
+    assert not sockets(control_dir_of(connections))
+    assert not masters(control_dir_of(connections))
 
 
 def test_a_failed_first_connection_does_not_keep_others_waiting(
@@ -222,7 +230,7 @@ def test_a_failed_first_connection_does_not_keep_others_waiting(
             with pytest.raises(GitsyncError):
                 transport.fetch("origin", "main", into="refs/remotes/origin/main")
         # the connection itself was fine, so it is kept for the next transfer
-        assert len(masters(tmp_path / "st" / "ssh")) == 1
+        assert len(masters(control_dir_of(connections))) == 1
     finally:
         connections.close()
-    assert wait_for(lambda: not masters(tmp_path / "st" / "ssh"), timeout=5)
+    assert wait_for(lambda: not masters(control_dir_of(connections)), timeout=5)
