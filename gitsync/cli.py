@@ -517,7 +517,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     # watch and scan are under way, so the scan runs beside those imports (see daemon).
     from gitsync.config import Paths
     from gitsync.daemon import AlreadyRunning, Daemon
+    from gitsync.memory import limit_arenas
 
+    # Before the daemon's first thread: arenas made before the cap would stay (see memory).
+    limit_arenas()
     paths = Paths.discover()
     flags = {"debounce": a.debounce, "poll": a.poll, "port": a.port,
              "max_batch_delay": a.max_batch_delay}

@@ -31,6 +31,7 @@ from gitsync.errors import (
 from gitsync.events import Event, EventBus
 from gitsync.folderstate import USER_PAUSE_REASON, FolderState, is_paused, write_state
 from gitsync.ignore import exclude_patterns
+from gitsync.memory import release_free_memory
 from gitsync.model import CommitInfo
 from gitsync.netwatch import network_fingerprint
 from gitsync.owner import FolderOwner
@@ -698,6 +699,10 @@ class FolderWorker:
                               if p not in result.written}
         self._report(result.outcome)
         self._save_state()
+        if result.outcome.action == "merged":
+            # A merge (lxml trees for a .docx) allocates most of a round's memory at once;
+            # once it is freed, give the pages back instead of leaving holes in the heap.
+            release_free_memory()
 
     def _report(self, out: SyncOutcome) -> None:
         for saved in out.committed:

@@ -558,3 +558,28 @@ def test_the_network_fingerprint_reads_interfaces_and_routes(tmp_path: Path) -> 
     (sys_net / "eth0" / "operstate").write_text("down\n")
     assert network_fingerprint(sys_net, routes) != first
     assert network_fingerprint(tmp_path / "absent", routes) is None
+
+
+def test_a_round_that_merged_hands_freed_memory_back(
+        folder: tuple[Path, Path], worker: FolderWorker, clock: FakeClock,
+        events: list[Event], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gitsync.worker
+
+    trims: list[str] = []
+    monkeypatch.setattr(gitsync.worker, "release_free_memory", lambda: trims.append("trim"))
+    d, hub = folder
+    worker.run_pending()
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(hub), str(other))
+    (other / "other.txt").write_text("from elsewhere\n")
+    git(other, "add", "other.txt")
+    git(other, "-c", "user.name=o", "-c", "user.email=o@x", "commit", "-qm", "other")
+    git(other, "push", "-q", "origin", "HEAD:main")
+    assert trims == []
+    (d / "notes.txt").write_text("local edit\n")
+    worker._on_fs_event("notes.txt", False)
+    worker.run_pending()
+    clock.advance(1.1)
+    worker.run_pending()  # commits; the push is rejected; fetch, merge, push
+    assert "merged" in [e.kind for e in events]
+    assert trims == ["trim"]

@@ -49,6 +49,18 @@ pygit2.option(pygit2.enums.Option.ENABLE_FSYNC_GITDIR, True)
 # round and of a log page, and is reached within minutes.
 OBJECT_CACHE_BYTES = 4 * 1024 * 1024
 pygit2.settings.cache_max_size(OBJECT_CACHE_BYTES)
+# libgit2 maps pack files in windows of up to 1 GiB and unmaps nothing until 8 GiB are
+# mapped, process-wide, with no limit on open packs. So every pack it ever read stays mapped
+# and open, even one a `git gc` (upkeep) has replaced and deleted: each repack added the read
+# part of a whole pack to the resident set (a pack read, repacked three times, stayed mapped
+# four times over). Above these bounds libgit2 closes the least recently used windows and
+# packs, a deleted one included; a pack is still read in windows of MWINDOW_SIZE.
+MWINDOW_SIZE = 32 * 1024 * 1024
+MWINDOW_MAPPED_LIMIT = 64 * 1024 * 1024
+MWINDOW_FILE_LIMIT = 128  # above git's gc.autoPackLimit (50): a folder's packs stay open
+pygit2.settings.mwindow_size = MWINDOW_SIZE
+pygit2.settings.mwindow_mapped_limit = MWINDOW_MAPPED_LIMIT
+pygit2.settings.mwindow_file_limit = MWINDOW_FILE_LIMIT
 
 # From this many paths on, staging writes one pack (see Repo._stage_packed).
 BULK_THRESHOLD = 200
