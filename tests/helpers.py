@@ -118,6 +118,9 @@ class DaemonProc:
         self.fh.close()
 
 
+DAEMON_LOG_TAIL = 60
+
+
 @contextlib.contextmanager
 def daemon(*args: str, log: Path, prefix: tuple[str, ...] = (),
            home: Path | None = None) -> Iterator[DaemonProc]:
@@ -130,6 +133,10 @@ def daemon(*args: str, log: Path, prefix: tuple[str, ...] = (),
             d.terminate()
         if not d.fh.closed:
             d.fh.close()
+        # Captured by pytest and shown only when the test fails: what the daemon did.
+        lines = d.output().splitlines()
+        print(f"--- {log.name}: last {min(len(lines), DAEMON_LOG_TAIL)} of {len(lines)} lines")
+        print("\n".join(lines[-DAEMON_LOG_TAIL:]))
 
 
 def write_in_chunks(path: Path, chunks: list[bytes], pause: float) -> None:

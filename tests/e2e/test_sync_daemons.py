@@ -62,7 +62,8 @@ def test_open_document_waits_for_its_editor(devices: tuple[Path, Path, Path]) ->
         status_b = json.loads(r.stdout)["folders"][0] if r.returncode == 0 else None
         return bool(status_b and status_b.get("waiting"))
 
-    assert wait_for(b_waits, 20), status_b
+    # Generous: a loaded CI machine; the daemons' logs are printed if it fails.
+    assert wait_for(b_waits, 45), json.dumps(status_b)
     assert (b / "report.txt").read_text() == "v1\n"  # not replaced under the editor
     time.sleep(1.5)
     assert (b / "report.txt").read_text() == "v1\n"
