@@ -3,7 +3,7 @@
 memory split into its kinds, to tell heap growth from mapped files.
 
     PYTHONPATH=. .venv/bin/python scripts/memsoak.py --minutes 10 [--devices 2]
-        [--env MALLOC_ARENA_MAX=2] [--tracemalloc 300] [--json out.json]
+        [--env MALLOC_ARENA_MAX=2] [--tracemalloc 300] [--no-web] [--json out.json]
 
 Each device runs ``gitsync run`` on default settings (web server included) against one hub,
 with the soak suite's writers (text and .docx edits, renames, deletes, temp+rename saves on
@@ -38,12 +38,10 @@ sys.path.insert(0, str(ROOT))
 from tests.reliability.harness import (  # noqa: E402
     Device,
     Sandbox,
-    Writer,
-    WriterLog,
     rss_trend,
     wait_converged,
 )
-from tests.reliability.soak import SETTLE, docx_edit, resolve_open  # noqa: E402
+from tests.reliability.soak import resolve_open, soak_devices  # noqa: E402
 
 FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
 
@@ -187,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gc-auto", type=int, metavar="N",
                     help="set gc.auto in each device's repository, so that upkeep repacks "
                          "within minutes, as a long-running busy folder does")
+    ap.add_argument("--no-web", action="store_true",
+                    help="run the daemons without their web server, to compare")
     ap.add_argument("--json", type=Path, help="write every sample here")
     a = ap.parse_args(argv)
 
@@ -197,36 +197,26 @@ def main(argv: list[str] | None = None) -> int:
     say(f"sandbox {root}")
     rng = random.Random(a.seed)
     sandbox = Sandbox(root)
-    hub = sandbox.bare_hub()
-    devices = [Device(sandbox, chr(ord("A") + i)) for i in range(a.devices)]
+    hub, devices, logs, writers = soak_devices(sandbox, a.devices, rng)
     extra = dict(kv.split("=", 1) for kv in a.env)
-    for d in devices:
+    hook = root / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(TRACE_HOOK)
+    for d in devices:  # what `gitsync run` will see
         d.env.update(extra)
-        hook = root / "hook"
-        hook.mkdir(exist_ok=True)
-        (hook / "sitecustomize.py").write_text(TRACE_HOOK)
         (root / f"trace-{d.name}").mkdir()
         d.env.update({"PYTHONPATH": f"{hook}:{d.env['PYTHONPATH']}",
                       "MEMSOAK_DIR": str(root / f"trace-{d.name}"),
                       "MEMSOAK_TRACE_EVERY": str(a.tracemalloc or ""),
                       "MEMSOAK_FRAMES": str(a.frames)})
-    devices[0].init(hub)
-    for d in devices[1:]:
-        d.clone(hub)
     if a.gc_auto is not None:
         for d in devices:
             sandbox.git(d.folder, "config", "gc.auto", str(a.gc_auto))
-    logs = [WriterLog(root / f"writer-{d.name}.log") for d in devices]
-    shared = ["shared/plan.txt", "shared/notes.txt", "todo.txt", "shared/journal.txt"]
-    writers = [Writer(d.folder, lg, random.Random(rng.random()), hold=SETTLE + 1.5,
-                      quick_gap=(0.05, 1.5), long_share=0.35, docx=docx_edit,
-                      names=shared + [f"{d.name.lower()}/file-{i}.txt" for i in range(8)])
-               for d, lg in zip(devices, logs, strict=True)]
     samples: dict[str, list[dict[str, float]]] = {d.name: [] for d in devices}
     duration = a.minutes * 60
     try:
         for d in devices:
-            d.start(web=True)
+            d.start(web=not a.no_web)
         for w in writers:
             w.start()
         t0 = start = time.monotonic()

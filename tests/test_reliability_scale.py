@@ -7,13 +7,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from tests.reliability.harness import Sandbox, rss_trend
+from tests.reliability.harness import Sandbox, memory_failed, rss_trend
 from tests.reliability.scale import (
     LINES,
     build_hub,
     edit_line,
     file_content,
-    memory_failed,
 )
 
 

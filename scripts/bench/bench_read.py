@@ -30,20 +30,9 @@ import time
 from pathlib import Path
 
 import psutil
+from bench_watch import ENV, make_tree  # the same ~1 KB files as the watch benchmark
 
-ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x",
-       "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@x"}
 NEEDLE = "somestring that no file holds"
-
-
-def make_tree(root: Path, n: int) -> None:
-    per_dir = 100
-    blob = b"".join(b"line %d of a small text file\n" % i for i in range(36))  # ~1 KB
-    for i in range(n):
-        d = root / f"d{i // per_dir:04d}"
-        if i % per_dir == 0:
-            d.mkdir(parents=True, exist_ok=True)
-        (d / f"f{i:06d}.txt").write_bytes(blob + str(i).encode())
 
 
 def cpu(proc: psutil.Process) -> float:

@@ -39,6 +39,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 GITSYNC = [sys.executable, "-m", "gitsync.cli"]
 DEFAULT_DEBOUNCE = 1.0  # `gitsync run`'s default
+# A version on disk this long under default settings was the file long enough to be owed
+# (the soak and scale suites; crash and network run with other settings and set their own).
+SETTLE = DEFAULT_DEBOUNCE + 2.0
+GROWTH_LIMIT = 20.0  # MiB per hour over the second half of a soak, per daemon
+GROWTH_SHARE = 1.2  # ... and the last sample this much above the first
 
 
 # ---------------------------------------------------------------------------------------
@@ -614,6 +619,52 @@ def repo_errors(sandbox: Sandbox, repo: Path, bare: bool = False) -> list[str]:
     if refs.is_dir():
         errors.extend(f"{repo}: stale {p.relative_to(gitdir)}" for p in refs.rglob("*.lock"))
     return errors
+
+
+@dataclass
+class Checked:
+    """One working copy for :func:`check_invariants`: its name, its folder and the log of
+    the writer that saved into it (None: nobody wrote there, nothing is owed)."""
+
+    name: str
+    folder: Path
+    log: WriterLog | None = None
+
+
+def check_invariants(row: Row, sandbox: Sandbox, copies: Iterable[Checked], hub: Path,
+                     settle: float, *, fsck_copies: bool = True,
+                     reported: set[tuple[str, str]] | None = None) -> None:
+    """Invariants 1, 2 and 4a at the end of a scenario, counted into ROW: versions owed and
+    lost per writer, fsck and locks of every copy (FSCK_COPIES) and of the hub, conflict
+    markers. Call with the daemons stopped. REPORTED: losses already reported by an earlier
+    check (each is reported once; the set is updated)."""
+    seen = reported if reported is not None else set()
+    for c in copies:
+        if c.log is not None:
+            owed, lost = lost_versions(sandbox, c.log, c.folder, settle)
+            row.checked += owed
+            row.lost += len(lost)
+            for v in [v for v in lost if (c.name, v.blob) not in seen][:5]:
+                seen.add((c.name, v.blob))
+                row.fail(f"{c.name}: lost {v.path} ({v.blob[:10]}), on disk "
+                         f"{(v.ended or time.monotonic()) - v.written:.1f} s")
+        if fsck_copies:
+            errors = repo_errors(sandbox, c.folder)
+            row.fsck_errors += len(errors)
+            for e in errors:
+                row.fail(e)
+        for path in marker_files(c.folder)[:5]:
+            row.fail(f"{c.name}: conflict markers in {path}")
+    hub_errors = repo_errors(sandbox, hub, bare=True)
+    row.fsck_errors += len(hub_errors)
+    for e in hub_errors:
+        row.fail(e)
+
+
+def memory_failed(first_kb: int, last_kb: int, trend: float) -> bool:
+    """A clear upward trend: the slope over the second half above GROWTH_LIMIT MiB/h and
+    the last sample GROWTH_SHARE above the first."""
+    return trend > GROWTH_LIMIT and last_kb > first_kb * GROWTH_SHARE
 
 
 def trees(devices: list[Device]) -> dict[str, str | None]:

@@ -47,27 +47,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.reliability.harness import (
-    DEFAULT_DEBOUNCE,
     GITSYNC,
     ROOT,
+    SETTLE,
+    Checked,
     Device,
     OutsideGuard,
     Row,
     Sandbox,
     Writer,
     WriterLog,
+    check_invariants,
     converged,
-    lost_versions,
-    marker_files,
-    repo_errors,
+    memory_failed,
     rss_trend,
     sampling_rss,
     wait_converged,
 )
 
-SETTLE = DEFAULT_DEBOUNCE + 2.0  # a version this old was the file long enough to be owed
-GROWTH_LIMIT = 20.0  # MiB per hour over the second half of the soak
-GROWTH_SHARE = 1.2  # ... and the last sample this much above the first
 LOG_PAGE = 50
 LINES = 26  # lines per generated file: about 1 KB
 PER_DIR = 100
@@ -253,12 +250,6 @@ def timed_start(device: Device, timeout: float = 600) -> float:
                        f"{device.log_since(mark)[-3000:]}")
 
 
-def memory_failed(first_kb: int, last_kb: int, trend: float) -> bool:
-    """A clear upward trend: the slope over the second half above GROWTH_LIMIT MiB/h and
-    the last sample GROWTH_SHARE above the first."""
-    return trend > GROWTH_LIMIT and last_kb > first_kb * GROWTH_SHARE
-
-
 # ---------------------------------------------------------------------------------------
 # the run
 
@@ -415,26 +406,15 @@ def scale(root: Path, *, files: int, commits: int, changed: int, soak: float, ev
 
     # -- the invariants
     row.written = len(writer_log.versions)
-    owed, lost = lost_versions(sandbox, writer_log, a.folder, SETTLE)
-    row.checked, row.lost = owed, len(lost)
-    for v in lost[:5]:
-        row.fail(f"A: lost {v.path} ({v.blob[:10]}), on disk "
-                 f"{(v.ended or time.monotonic()) - v.written:.1f} s")
     t0 = time.monotonic()
-    for repo, bare in ((a.folder, False), (b.folder, False), (hub, True)):
-        errors = repo_errors(sandbox, repo, bare=bare)
-        row.fsck_errors += len(errors)
-        for e in errors:
-            row.fail(e)
+    check_invariants(row, sandbox, [Checked("A", a.folder, writer_log), Checked("B", b.folder)],
+                     hub, SETTLE)
     t_fsck = time.monotonic() - t0
-    for d in (a, b):
-        for p in marker_files(d.folder)[:5]:
-            row.fail(f"{d.name}: conflict markers in {p}")
     for change in guard.changes():
         row.fail(f"written outside the folders: {change}")
     commits_now = sandbox.git(hub, "rev-list", "--count", "main").strip()
-    row.notes.append(f"{commits_now} commits on the hub at the end; fsck --full --strict of "
-                     f"A, B and the hub took {t_fsck:.0f} s")
+    row.notes.append(f"{commits_now} commits on the hub at the end; the end checks (fsck "
+                     f"--full --strict of A, B and the hub, lost versions) took {t_fsck:.0f} s")
     if writer is not None and writer.errors:
         row.notes.append(f"{len(writer.errors)} writer operations met a file a sync had "
                          "just replaced (the writer retries, as an editor would)")

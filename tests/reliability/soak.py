@@ -23,24 +23,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.reliability.harness import (
-    DEFAULT_DEBOUNCE,
+    SETTLE,
+    Checked,
     Device,
     OutsideGuard,
     Row,
     Sandbox,
     Writer,
     WriterLog,
+    check_invariants,
     conflict_records,
-    lost_versions,
-    marker_files,
-    repo_errors,
+    memory_failed,
     rss_trend,
     sampling_rss,
     wait_converged,
 )
 
-SETTLE = DEFAULT_DEBOUNCE + 2.0  # a version this old was the file long enough to be owed
-GROWTH_LIMIT = 20.0  # MiB per hour over the second half, per daemon
+SHARED_FILES = ["shared/plan.txt", "shared/notes.txt", "todo.txt", "shared/journal.txt"]
 
 
 def docx_edit(rng: random.Random, old: bytes | None) -> bytes:
@@ -78,26 +77,32 @@ def resolve_open(device: Device) -> int:
     return n
 
 
+def soak_devices(sandbox: Sandbox, count: int, rng: random.Random
+                 ) -> tuple[Path, list[Device], list[WriterLog], list[Writer]]:
+    """A hub and COUNT devices (A, B, ...) holding one folder, each with its writer (not
+    started): four files shared by all writers, eight of each writer's own."""
+    hub = sandbox.bare_hub()
+    devices = [Device(sandbox, chr(ord("A") + i)) for i in range(count)]
+    devices[0].init(hub)
+    for d in devices[1:]:
+        d.clone(hub)
+    logs = [WriterLog(sandbox.root / f"writer-{d.name}.log") for d in devices]
+    writers = [Writer(d.folder, lg, random.Random(rng.random()), hold=SETTLE + 1.5,
+                      quick_gap=(0.05, 1.5), long_share=0.35, docx=docx_edit,
+                      names=SHARED_FILES + [f"{d.name.lower()}/file-{i}.txt" for i in range(8)])
+               for d, lg in zip(devices, logs, strict=True)]
+    return hub, devices, logs, writers
+
+
 def run(root: Path, *, quick: bool, seed: int, say: Callable[[str], None]) -> list[Row]:
     duration = 120.0 if quick else 1800.0
     period = 40.0 if quick else 300.0
     row = Row(suite=f"soak (3 devices, {duration / 60:.0f} min)")
     rng = random.Random(seed)
     sandbox = Sandbox(root)
-    hub = sandbox.bare_hub()
-    names = ["A", "B", "C"]
-    devices = [Device(sandbox, n) for n in names]
-    devices[0].init(hub)
-    for d in devices[1:]:
-        d.clone(hub)
-    logs = [WriterLog(root / f"writer-{d.name}.log") for d in devices]
+    hub, devices, logs, writers = soak_devices(sandbox, 3, rng)
     guard = OutsideGuard(sandbox, [*(d.folder for d in devices), *(d.home for d in devices),
                                    hub, sandbox.root / "home", *(lg.path for lg in logs)])
-    shared = ["shared/plan.txt", "shared/notes.txt", "todo.txt", "shared/journal.txt"]
-    writers = [Writer(d.folder, lg, random.Random(rng.random()), hold=SETTLE + 1.5,
-                      quick_gap=(0.05, 1.5), long_share=0.35, docx=docx_edit,
-                      names=shared + [f"{d.name.lower()}/file-{i}.txt" for i in range(8)])
-               for d, lg in zip(devices, logs, strict=True)]
     samples: dict[str, list[tuple[float, int]]] = {d.name: [] for d in devices}
     resolved = 0
     try:
@@ -147,31 +152,17 @@ def run(root: Path, *, quick: bool, seed: int, say: Callable[[str], None]) -> li
                 d.kill()
     row.written = sum(len(lg.versions) for lg in logs)
     row.faults = 0
-    for d, lg in zip(devices, logs, strict=True):
-        owed, lost = lost_versions(sandbox, lg, d.folder, SETTLE)
-        row.checked += owed
-        row.lost += len(lost)
-        for v in lost[:5]:
-            row.fail(f"{d.name}: lost {v.path} ({v.blob[:10]}), on disk "
-                     f"{(v.ended or time.monotonic()) - v.written:.1f} s")
-        errors = repo_errors(sandbox, d.folder)
-        row.fsck_errors += len(errors)
-        for e in errors:
-            row.fail(e)
-        for path in marker_files(d.folder):
-            row.fail(f"{d.name}: conflict markers in {path}")
+    check_invariants(row, sandbox, [Checked(d.name, d.folder, lg)
+                                    for d, lg in zip(devices, logs, strict=True)], hub, SETTLE)
+    for d in devices:
         trend = rss_trend(samples[d.name])
         first = samples[d.name][0][1] if samples[d.name] else 0
         last = samples[d.name][-1][1] if samples[d.name] else 0
         row.notes.append(f"{d.name}: RSS {first / 1024:.0f} -> {last / 1024:.0f} MB over "
                          f"{len(samples[d.name])} samples, trend {trend:+.1f} MiB/h")
-        if duration >= 600 and trend > GROWTH_LIMIT and last > first * 1.2:
+        if duration >= 600 and memory_failed(first, last, trend):
             row.fail(f"{d.name}: memory grows ({trend:+.1f} MiB/h, "
                      f"{first / 1024:.0f} -> {last / 1024:.0f} MB)")
-    hub_errors = repo_errors(sandbox, hub, bare=True)
-    row.fsck_errors += len(hub_errors)
-    for e in hub_errors:
-        row.fail(e)
     for change in guard.changes():
         row.fail(f"written outside the folders: {change}")
     row.conflicts_raised = conflict_records(sandbox, hub, "A")
