@@ -76,3 +76,66 @@ def test_the_daemon_caps_arenas_before_it_starts(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("GITSYNC_HOME", str(tmp_path / "home"))
     cli.cmd_run(cli.build_parser().parse_args(["run", "--no-web"]))
     assert order[:2] == ["cap", "daemon"]
+
+
+def _heap_in_use() -> int:
+    """Bytes the C heap has handed out (glibc's mallinfo2), after Python let go."""
+    import ctypes
+    import gc
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost")]
+
+    gc.collect()
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = MallInfo2
+    info = libc.mallinfo2()
+    return int(info.uordblks + info.hblkhd)
+
+
+@pytest.mark.skipif(memory._glibc() is None, reason="reads glibc's heap figures (Linux only)")
+def test_reading_history_does_not_grow_the_heap_once_the_object_cache_is_full(
+        tmp_path: Path) -> None:
+    """A daemon reads every commit it fetches or makes, for as long as it runs: past a few
+    hundred, each commit read must not keep heap memory (libgit2's object cache is full)."""
+    import subprocess
+
+    from gitsync.repo import Repo
+    from tests.helpers import git
+
+    packed, loose = tmp_path / "packed", tmp_path / "loose"
+    for repo in (packed, loose):
+        git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    stream = []
+    for i in range(3000):
+        stream.append(f"commit refs/heads/main\nmark :{i + 1}\n"
+                      f"committer t <t@example.invalid> {1_700_000_000 + i} +0000\n"
+                      f"data 9\nsave {i % 1000:04d}\n" + (f"from :{i}\n" if i else "") +
+                      f"M 100644 inline dir{i % 7}/file{i % 13}.txt\ndata {len(str(i)) + 1}\n"
+                      f"{i}\n\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=packed, check=True,
+                   input="".join(stream).encode(), capture_output=True)
+    # as loose objects, as a daemon's own saves and small fetches are: no pack's delta cache
+    pack = next((packed / ".git" / "objects" / "pack").glob("*.pack"))
+    subprocess.run(["git", "unpack-objects", "-q"], cwd=loose, check=True,
+                   stdin=pack.open("rb"))
+    tip = git(packed, "rev-parse", "main").strip()
+    git(loose, "update-ref", "refs/heads/main", tip)
+    commits = git(loose, "rev-list", "main").split()
+    assert len(commits) == 3000
+    repo = Repo(loose)
+
+    def read(ids: list[str]) -> None:
+        for oid in ids:
+            tree = repo._repo[oid].peel(pygit2.Commit).tree
+            for entry in tree:
+                repo._repo[entry.id]
+
+    read(commits[:600])  # fills the cache
+    before = _heap_in_use()
+    read(commits[600:])
+    grown = _heap_in_use() - before
+    # 2,400 more commits and their trees; at the former 4 MiB bound this grew by MiBs
+    assert grown < 512 * 1024, f"the heap grew by {grown / 1024:.0f} KiB"

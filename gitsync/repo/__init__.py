@@ -45,9 +45,12 @@ _NEWEST_FIRST = pygit2.enums.SortMode.NONE
 pygit2.option(pygit2.enums.Option.ENABLE_FSYNC_GITDIR, True)
 # libgit2 keeps every small commit and tree it reads in a process-wide cache of up to
 # 256 MiB: a daemon committing all day grew by ~4 MB per 1,000 commits until it got there
-# (with the cache off it stayed flat). This bound still holds the commits and trees of a
-# round and of a log page, and is reached within minutes.
-OBJECT_CACHE_BYTES = 4 * 1024 * 1024
+# (with the cache off it stayed flat). The bound counts the objects' raw size, while the
+# parsed objects on the heap take about 2.5 times that: at 4 MiB the cache still grew a
+# daemon by ~10 MiB, slowly enough (a few hundred commits an hour) that a 30-minute soak saw
+# a steady climb. At this bound it is full after ~200 commits and holds the objects of a
+# round; a log page of a file reads each commit once and was no slower without any cache.
+OBJECT_CACHE_BYTES = 256 * 1024
 pygit2.settings.cache_max_size(OBJECT_CACHE_BYTES)
 # libgit2 maps pack files in windows of up to 1 GiB and unmaps nothing until 8 GiB are
 # mapped, process-wide, with no limit on open packs. So every pack it ever read stays mapped
