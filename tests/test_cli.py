@@ -63,6 +63,24 @@ def test_init_cut_by_a_kill_can_be_run_again(folder: Path, sealed_env: Path) -> 
         "notes.txt", "sub/plan.md"]
 
 
+def test_init_cut_while_moving_the_branch_can_be_run_again(folder: Path) -> None:
+    # Killed as its first commit moved the branch: a repository without a commit, and the
+    # branch's lock file that no process holds any more. The next init clears the lock.
+    from gitsync.config import Paths, folder_key
+    from gitsync.repo import Repo, init_bare
+
+    hub = Paths.discover().hubs_dir / f"{folder_key(folder.resolve())}.git"
+    init_bare(hub)
+    Repo.init(folder)
+    lock = folder / ".git" / "refs" / "heads" / "main.lock"
+    lock.write_bytes(b"")
+    init(folder)
+    assert not lock.exists()
+    assert git(folder, "ls-files").split() == ["notes.txt", "sub/plan.md"]
+    assert git(folder, "status", "--porcelain") == ""
+    fsck_clean(folder)
+
+
 def test_init_cut_while_making_its_hub_can_be_run_again(folder: Path) -> None:
     from gitsync.config import Paths, folder_key
 

@@ -603,7 +603,9 @@ class Repo(TreeOps, HistoryOps):
     def _with_lock_retry(self, fn: Callable[[], T]) -> T:
         try:
             return fn()
-        except pygit2.GitError as e:
+        except (pygit2.GitError, OSError) as e:
+            # libgit2 reports a locked index as a GitError but a locked ref as an OSError
+            # ("failed to lock file '.../refs/heads/main.lock' for writing")
             if ".lock" not in str(e) and "locked" not in str(e):
                 raise
             removed = self.clear_stale_locks()
