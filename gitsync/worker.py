@@ -141,6 +141,7 @@ class FolderWorker:
         self._scan_every: float | None = None  # set when the kernel refuses the watch
         self._next_scan = 0.0
         self._own: dict[str, tuple[str | None, float]] = {}
+        self._state_unwritable = False
         hub = Path(folder.remote)
         self._hub_watcher = (RefWatcher(hub, folder.branch, self.request_remote_check)
                              if watch and hub.is_absolute() and (hub / "refs").is_dir()
@@ -264,7 +265,14 @@ class FolderWorker:
         try:
             write_state(self.state_file, self.state)
         except OSError as e:
-            logger.warning("could not write state file %s: %s", self.state_file, e)
+            # Once until it works again: on a full disk it fails at every step of a round.
+            if not self._state_unwritable:
+                logger.warning("could not write state file %s: %s", self.state_file, e)
+            self._state_unwritable = True
+            return
+        if self._state_unwritable:
+            logger.info("state file %s written again", self.state_file)
+            self._state_unwritable = False
 
     def _run(self) -> None:
         try:

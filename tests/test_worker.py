@@ -583,3 +583,22 @@ def test_a_round_that_merged_hands_freed_memory_back(
     worker.run_pending()  # commits; the push is rejected; fetch, merge, push
     assert "merged" in [e.kind for e in events]
     assert trims == ["trim"]
+
+
+def test_a_state_file_that_cannot_be_written_is_reported_once_until_it_can(
+        worker: FolderWorker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # On a full disk every step of a round saves the state: one line says it, not dozens.
+    caplog.set_level("INFO", logger="gitsync")
+    good = worker.state_file
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    worker.state_file = blocker / "state.json"  # its parent is a file: every write fails
+    for _ in range(3):
+        worker._save_state()
+    worker.state_file = good
+    worker._save_state()
+    worker.state_file = blocker / "state.json"
+    worker._save_state()
+    said = [r.getMessage() for r in caplog.records if "state file" in r.getMessage()]
+    assert [m.split(" ")[0] for m in said] == ["could", "state", "could"], said
+    assert "written again" in said[1]
