@@ -136,10 +136,13 @@ def test_a_dead_target_resets_the_client_at_once() -> None:
     p = CutProxy(dead)
     p.start()
     try:
-        with socket.create_connection(("127.0.0.1", p.port), timeout=5) as c:
-            got, reset = read_all(c)
+        try:
+            with socket.create_connection(("127.0.0.1", p.port), timeout=5) as c:
+                got, reset = read_all(c)
+        except ConnectionResetError:  # on a loaded machine the reset can beat connect()
+            got, reset = b"", True
         assert got == b"" and reset
-        assert p.refused_upstream == 1
+        assert wait_for(lambda: p.refused_upstream == 1, 5), p.refused_upstream
     finally:
         p.close()
 
