@@ -93,12 +93,12 @@ class Committer:
                       if h.status in ("unstable", "unreadable", "disk-full"))
         skipped = tuple(h for h in outcome.held_back if h.status == "too-large")
         for h in retry:
-            level = logging.DEBUG if h.status == "unstable" else logging.WARNING
             if h.status == "disk-full":
                 logger.warning("%s: not committed yet, the disk is full; will retry", h.path)
-                continue
-            logger.log(level, "%s: not committed yet, %s (%s); will retry", h.path, h.status,
-                       h.detail)
+            else:
+                level = logging.WARNING if h.status == "unreadable" else logging.DEBUG
+                logger.log(level, "%s: not committed yet, %s (%s); will retry", h.path,
+                           h.status, h.detail)
         for h in skipped:
             logger.warning("%s: not committed, file too large (%s)", h.path, h.detail)
         if outcome.commit:
